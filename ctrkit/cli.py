@@ -1,0 +1,111 @@
+"""The ``ctrkit`` command line: ``ctrkit prepare`` (chapter 02); train, evaluate, calibrate and serve follow.
+
+Errors a user can make (a missing file, a bad option value) print one line and
+exit with status 2; a traceback means a bug in ctrkit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from ctrkit.datasets import DataError
+
+
+def _fractions(text: str) -> tuple[float, float, float]:
+    try:
+        parts = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected three numbers like 0.8,0.1,0.1, got {text!r}") from None
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"expected three numbers like 0.8,0.1,0.1, got {text!r}")
+    return parts
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, not argparse's usage block
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="ctrkit", description="CTR prediction toolkit (see the ctrkit book).")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = commands.add_parser("prepare", help="read or generate data, fit the preprocessor, write parquet splits")
+    p.add_argument("--source", choices=["synthetic", "criteo"], default="synthetic")
+    p.add_argument("--input", type=Path, help="Criteo file (train.txt or test.txt, plain or .gz) for --source criteo")
+    p.add_argument("--rows", type=_positive, help="synthetic: rows to generate (default 200000); criteo: read at most this many (default: all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--base-rate", type=float, default=0.25, help="synthetic: mean CTR")
+    p.add_argument("--out", type=Path, default=Path("data/processed"))
+    p.add_argument("--split", choices=["random", "time"], default="random")
+    p.add_argument("--fractions", type=_fractions, default=(0.8, 0.1, 0.1), help="train,val,test (default 0.8,0.1,0.1)")
+    p.add_argument("--dense", choices=["log", "standard", "bins"], default="log", help="dense transform")
+    p.add_argument("--n-bins", type=_positive, default=16)
+    p.add_argument("--min-count", type=_positive, default=2, help="rarer categorical values become OOV")
+    p.add_argument("--hash-threshold", type=_positive, default=None, help="hash fields with a larger vocabulary")
+    p.add_argument("--hash-buckets", type=_positive, default=100_000)
+    p.add_argument("--chunk-rows", type=_positive, default=250_000, help="criteo: rows per streamed chunk")
+    p.add_argument("--strict", action="store_true", help="criteo: fail on the first malformed line instead of skipping it")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return parser
+
+
+def _prepare(args: argparse.Namespace) -> dict:
+    from ctrkit.preprocessing import CTRPreprocessor, prepare_criteo, prepare_frame
+
+    pre = CTRPreprocessor(
+        dense_transform=args.dense, n_bins=args.n_bins, min_count=args.min_count,
+        hash_threshold=args.hash_threshold, hash_buckets=args.hash_buckets, seed=args.seed,
+    )
+    common = dict(preprocessor=pre, how=args.split, fractions=args.fractions, seed=args.seed)
+    if args.source == "synthetic":
+        if args.input is not None:
+            raise DataError("--input is for --source criteo; the synthetic source generates its data")
+        from ctrkit.datasets import synthetic_criteo
+
+        df = synthetic_criteo(args.rows or 200_000, seed=args.seed, base_rate=args.base_rate)
+        counts = prepare_frame(df, args.out, **common)
+    else:
+        if args.input is None:
+            raise DataError("--source criteo needs --input PATH (a Criteo train.txt or test.txt, plain or .gz)")
+        counts = prepare_criteo(args.input, args.out, chunk_rows=args.chunk_rows, strict=args.strict,
+                                max_rows=args.rows, progress=not args.quiet, **common)
+    return counts
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"ctrkit: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    warnings.showwarning = _show_warning
+    start = time.perf_counter()
+    try:
+        if args.command == "prepare":
+            counts = _prepare(args)
+            print(json.dumps({"out": str(args.out), "rows": counts, "seconds": round(time.perf_counter() - start, 2)}))
+    except (DataError, FileNotFoundError, IsADirectoryError, PermissionError, ValueError, KeyError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"ctrkit: error: {message}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""Preprocessing: the fitted preprocessor, the feature spec, tensors and batches (chapter 02)."""
+
+from ctrkit.preprocessing.loader import BatchLoader, CTRTensors
+from ctrkit.preprocessing.prepare import (
+    PREPROCESSOR_FILE,
+    load_preprocessor,
+    load_split,
+    load_tensors,
+    prepare_criteo,
+    prepare_frame,
+    split_path,
+)
+from ctrkit.preprocessing.preprocessor import (
+    MISSING,
+    OOV,
+    CTRPreprocessor,
+    FeatureSpec,
+    SparseField,
+    suggest_embed_dim,
+)
