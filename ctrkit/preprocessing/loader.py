@@ -39,7 +39,7 @@ class CTRTensors:
         x_sparse = torch.from_numpy(df[[s.name for s in spec.sparse]].to_numpy(np.int64, copy=True))
         y = None
         if labels and all(c in df.columns for c in labels):
-            y = torch.from_numpy(df[list(labels)].to_numpy(np.float32))
+            y = torch.from_numpy(df[list(labels)].to_numpy(np.float32, copy=True))
             y = y[:, 0].contiguous() if len(labels) == 1 else y
         return cls(x_dense, x_sparse, y)
 

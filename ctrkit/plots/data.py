@@ -1,0 +1,3 @@
+"""Figures of chapter 01 (data exploration)."""
+
+__all__: list[str] = []

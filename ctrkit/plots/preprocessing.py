@@ -1,0 +1,3 @@
+"""Figures of chapter 02 (preprocessing)."""
+
+__all__: list[str] = []
