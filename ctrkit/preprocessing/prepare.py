@@ -109,7 +109,8 @@ def prepare_criteo(
     """Stream a Criteo file into the artifacts of :func:`prepare_frame`; rows per split.
 
     ``how="time"`` splits by file position (Criteo's files are in time order).
-    Chunks are cached between the two passes while they total under ``cache_bytes``.
+    Parsed chunks are kept between the two passes when the file's estimated
+    size in memory is under ``cache_bytes``; otherwise the file is read twice.
     """
     path = Path(path)
     pre = preprocessor or CTRPreprocessor()
@@ -124,7 +125,10 @@ def prepare_criteo(
         return split_codes(np.arange(start, start + table.num_rows), how, fractions, seed, n_total=n_total)
 
     first = chunks()  # opening the file checks it before any progress bar is drawn
-    cache: list[pa.Table] | None = []
+    # Keep the parsed chunks for the second pass when they fit the budget; an
+    # arrow table takes about twice the text's size (a gzip file is ~4x smaller).
+    estimate = 2 * path.stat().st_size * (4 if path.suffix == ".gz" else 1)
+    cache: list[pa.Table] | None = [] if estimate <= cache_bytes else None
     start, fitted = 0, False
     with tqdm(desc="fit", unit=" rows", disable=not progress, total=n_total) as bar:
         for table in first:
@@ -135,8 +139,6 @@ def prepare_criteo(
             start += table.num_rows
             if cache is not None:
                 cache.append(table)
-                if sum(t.nbytes for t in cache) > cache_bytes:
-                    cache = None
             bar.update(table.num_rows)
     if not fitted:
         raise ValueError(f"{path}: no training rows to fit on")

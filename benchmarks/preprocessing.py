@@ -1,0 +1,96 @@
+"""Preprocessing benchmark: ``ctrkit prepare`` against the seed pipeline, and a 5M-row stream.
+
+    python benchmarks/preprocessing.py            # 1M rows side by side, then 5M rows
+    python benchmarks/preprocessing.py --rows 1000000 --big-rows 0
+
+Each pipeline runs in its own process, which reports its wall time and peak
+resident memory (ru_maxrss), so the two do not share a heap. Input files are
+Criteo-format files written from the synthetic twin into a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def make_file(path: Path, rows: int, block: int = 1_000_000) -> Path:
+    """A Criteo train file of ``rows`` synthetic rows, written in blocks to bound memory."""
+    from ctrkit.datasets import synthetic_criteo, write_criteo
+
+    with open(path, "wb") as out:
+        for i, start in enumerate(range(0, rows, block)):
+            part = path.with_suffix(f".part{i}")
+            write_criteo(synthetic_criteo(min(block, rows - start), seed=i), part)
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out)
+            part.unlink()
+    return path
+
+
+def _child(which: str, path: str, out: str) -> None:
+    """Run one pipeline and print its figures as JSON (called in a fresh process)."""
+    start = time.perf_counter()
+    if which == "seed":
+        sys.path.insert(0, str(HERE))
+        from seed_pipeline import seed_pipeline
+
+        rows = seed_pipeline(path, out)
+    else:
+        from ctrkit.preprocessing import prepare_criteo
+
+        rows = prepare_criteo(path, out, progress=False)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rows": sum(rows.values()), "seconds": seconds, "peak_mb": peak_mb}))
+
+
+def run(which: str, path: Path, out: Path) -> dict:
+    result = subprocess.run([sys.executable, __file__, "--child", which, str(path), str(out)],
+                            capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--big-rows", type=int, default=5_000_000, help="0 skips the streaming run")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        print(f"writing a {args.rows:,}-row Criteo file ...", flush=True)
+        path = make_file(tmp / "train.txt", args.rows)
+        print(f"  {path.stat().st_size / 1e6:.0f} MB")
+        seed = run("seed", path, tmp / "seed")
+        ours = run("ctrkit", path, tmp / "ctrkit")
+        print(f"\n{'pipeline':<34}{'rows':>11}{'seconds':>9}{'rows/s':>11}{'peak RSS':>11}")
+        for name, r in (("seed (pandas + LabelEncoder)", seed), ("ctrkit prepare", ours)):
+            print(f"{name:<34}{r['rows']:>11,}{r['seconds']:>9.2f}{r['rows'] / r['seconds']:>11,.0f}{r['peak_mb']:>8,.0f} MB")
+        print(f"speed ratio (seed time / ctrkit time): {seed['seconds'] / ours['seconds']:.2f}x")
+        path.unlink()
+
+        if args.big_rows:
+            print(f"\nwriting a {args.big_rows:,}-row Criteo file ...", flush=True)
+            big = make_file(tmp / "big.txt", args.big_rows)
+            print(f"  {big.stat().st_size / 1e6:.0f} MB")
+            r = run("ctrkit", big, tmp / "big")
+            print(f"ctrkit prepare, streamed: {r['rows']:,} rows in {r['seconds']:.1f} s "
+                  f"({r['rows'] / r['seconds']:,.0f} rows/s), peak RSS {r['peak_mb']:,.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
