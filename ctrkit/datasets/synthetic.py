@@ -52,9 +52,9 @@ MAIN_CAT = {"C1": 0.35, "C2": 0.3, "C3": 0.25, "C5": 0.3, "C6": 0.4, "C8": 0.2,
 # Slope (in log-odds per standard deviation of z) of each dense main effect.
 MAIN_DENSE = {"I1": 0.3, "I3": -0.2, "I5": -0.35, "I6": 0.25, "I7": 0.3, "I11": 0.35, "I13": -0.2}
 # Categorical x categorical interactions: (field, field, scale); rank-4 factors.
-CAT_CAT = [("C1", "C9", 0.5), ("C6", "C14", 0.55), ("C17", "C20", 0.6), ("C3", "C23", 0.4)]
+CAT_CAT = [("C1", "C9", 0.3), ("C6", "C14", 0.33), ("C17", "C20", 0.36), ("C3", "C23", 0.24)]
 # Categorical x numeric interactions: the slope of z_k depends on the category.
-CAT_NUM = [("C9", "I3", 0.4), ("C22", "I7", 0.35), ("C25", "I11", 0.3)]
+CAT_NUM = [("C9", "I3", 0.28), ("C22", "I7", 0.25), ("C25", "I11", 0.21)]
 USER_EFFECT_SD = 0.3
 HOURLY_AMPLITUDE = 0.35
 _RANK = 4
