@@ -97,6 +97,9 @@ def test_json_round_trip_transforms_identically(fitted, parts, tmp_path):
     loaded = CTRPreprocessor.load(path)
     assert loaded.spec == fitted.spec
     pd.testing.assert_frame_equal(loaded.transform(parts[2]), fitted.transform(parts[2]))
+    with pytest.raises(RuntimeError, match="loaded preprocessor"):
+        loaded.partial_fit(parts[2])
+    assert loaded.fit(parts[2]).n_rows_ == len(parts[2])  # fit() starts afresh
 
 
 def test_load_rejects_other_files(tmp_path):

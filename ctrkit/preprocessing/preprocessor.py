@@ -168,7 +168,7 @@ class CTRPreprocessor:
 
     def fit(self, data) -> CTRPreprocessor:
         """Learn scaling statistics and vocabularies from ``data`` (a DataFrame or arrow Table)."""
-        for name in ("counts_", "moments_", "samples_", "n_rows_"):
+        for name in ("counts_", "moments_", "samples_", "n_rows_", "spec_"):
             self.__dict__.pop(name, None)
         return self.partial_fit(data)
 
@@ -178,6 +178,8 @@ class CTRPreprocessor:
         missing = [c for c in self.dense_fields + self.sparse_fields if c not in _names(data)]
         if missing:
             raise KeyError(f"columns missing from the data: {', '.join(missing)}")
+        if hasattr(self, "spec_") and not hasattr(self, "counts_"):
+            raise RuntimeError("a loaded preprocessor keeps no running counts to add to; call fit() to start afresh")
         if not hasattr(self, "counts_"):
             self.counts_ = {f: _EMPTY_COUNTS for f in self.sparse_fields}
             self.moments_ = {f: _Moments() for f in self.dense_fields}
