@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from tqdm.auto import tqdm
+from tqdm import tqdm  # text bars: tqdm.auto would need ipywidgets in Jupyter
 
 from ctrkit.datasets import SPLITS, iter_criteo_tables, split, split_codes
 from ctrkit.preprocessing.loader import CTRTensors
