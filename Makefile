@@ -22,8 +22,8 @@ book: setup
 test: book
 	$(BIN)/python -m pytest tests --nbval-lax notebooks
 
-unit: setup
-	$(BIN)/python -m pytest tests
+unit: setup  # the fast tests: no site build, no notebooks
+	$(BIN)/python -m pytest tests --ignore=tests/test_site.py
 
 clean:
 	rm -rf book/_build
