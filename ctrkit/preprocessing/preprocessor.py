@@ -2,9 +2,9 @@
 
 A scikit-learn-style estimator: ``__init__`` only stores settings, ``fit``
 learns state whose names end in ``_``, ``transform`` checks it was fitted.
-Every statistic it learns is a sum or a count, so ``partial_fit`` can learn
-from a file chunk by chunk (and a Spark job could compute the same numbers with
-a ``groupBy``). The fitted state is plain JSON: loading it runs no code,
+Every statistic it learns is a sum or a count (except quantile bin edges, taken
+from a fixed-size sample), so ``partial_fit`` can learn from a file chunk by
+chunk, and a Spark job could compute the same numbers with a ``groupBy``. The fitted state is plain JSON: loading it runs no code,
 unlike a pickle.
 
 Dense (count) features, per ``dense_transform``:
@@ -46,9 +46,10 @@ _FORMAT_VERSION = 1
 def suggest_embed_dim(vocab_size: int) -> int:
     """Embedding size for a field: ``min(50, round(6 * vocab_size ** 0.25))``.
 
-    A rule of thumb from Google's feature-column guide: the dimension grows with
-    the fourth root of the vocabulary, so a 10-value field gets 11 and a
-    100k-value field 50 (the cap). Chapter 02.
+    The heuristic of the Deep & Cross Network paper (Wang et al., 2017): the
+    dimension grows with the fourth root of the vocabulary (as in Google's
+    feature-column guide), so a 10-value field gets 11 and a 100k-value field
+    50 (the cap). Chapter 02.
     """
     return int(min(50, round(6 * vocab_size**0.25)))
 
@@ -97,7 +98,7 @@ def _dense_values(data, name: str) -> np.ndarray:
 
 
 def _hash_bucket(values: pa.Array, n_buckets: int) -> np.ndarray:
-    """Stable bucket of each string: SipHash-2-4 (pandas' ``hash_array``, default key) mod ``n_buckets``."""
+    """Stable bucket of each string: pandas' ``hash_array`` (SipHash-2-4, then a bit mix) mod ``n_buckets``."""
     h = pd.util.hash_array(values.to_numpy(zero_copy_only=False).astype(object), categorize=False)
     return (h % np.uint64(n_buckets)).astype(np.int64)
 
@@ -306,7 +307,8 @@ class CTRPreprocessor:
             "bin_edges": self.bin_edges_,
             "vocab": self.vocab_,
             "hashed": self.hashed_,
-            "hash": "pandas.util.hash_array (SipHash-2-4, key '0123456789123456') of the UTF-8 value",
+            "hash": "pandas.util.hash_array(values, categorize=False): SipHash-2-4 of the UTF-8 value with key "
+                    "'0123456789123456', then pandas' 64-bit mixing step; bucket = 2 + hash mod buckets",
             "spec": self.spec_.to_dict(),
         }
 
