@@ -8,7 +8,8 @@ model; in short, the true log-odds of a click is
 
     logit = b0                                   (solved so the mean CTR is ``base_rate``)
           + sum_f  a_f[C_f]                      (main effects of 12 categorical fields)
-          + sum_k  g_k(z_k)                      (main effects of 7 count fields; z = scaled log count)
+          + sum_k  g_k(z_k)                      (7 count fields: w_k * tanh(z_k), z = scaled log count,
+                                                  and -0.1 when the count is missing)
           + sum_(f,g) <u_f[C_f], v_g[C_g]>       (4 categorical x categorical interactions, rank 4)
           + sum_(f,k) s_f[C_f] * z_k             (3 categorical x numeric interactions)
           + 0.35 * sin(2 pi (hour - 14) / 24)    (time of day: clicks peak at 20:00)
