@@ -33,3 +33,4 @@ if "google.colab" not in sys.modules:
 # Figure helpers, by chapter (re-exported here: `from ctrkit import plots; plots.ctr_by_value(...)`).
 from ctrkit.plots.data import *  # noqa: E402,F401,F403  chapter 01
 from ctrkit.plots.preprocessing import *  # noqa: E402,F401,F403  chapter 02
+from ctrkit.plots.models import *  # noqa: E402,F401,F403  chapters 03-04

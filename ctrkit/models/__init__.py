@@ -1,0 +1,47 @@
+"""CTR models: one input interface ``(x_dense, x_sparse) → logits`` (chapters 03 and 04).
+
+``build(name, spec, **hparams)`` is how configs, the CLI and the book make a
+model; ``MODELS`` lists the names. Hyper-parameters are the keyword arguments
+of each model's constructor; unknown names and wrong types are errors.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from torch import nn
+
+from ctrkit._config import fill
+from ctrkit.models.attention import AutoInt, CTRTransformer, attention
+from ctrkit.models.classic import FM, DCNv2, DeepFM, LogisticRegression, fm_interaction
+from ctrkit.models.layers import MLP, FeatureEmbedding, NumericEmbedding, SparseEmbedding, embedding_penalty
+from ctrkit.preprocessing.preprocessor import FeatureSpec
+
+MODELS: dict[str, type[nn.Module]] = {
+    "lr": LogisticRegression,
+    "fm": FM,
+    "deepfm": DeepFM,
+    "dcnv2": DCNv2,
+    "autoint": AutoInt,
+    "transformer": CTRTransformer,
+}
+
+
+def hparams_of(name: str) -> dict:
+    """The hyper-parameters a model takes and their defaults."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+    params = list(inspect.signature(MODELS[name]).parameters.values())[1:]  # skip spec
+    return {p.name: p.default for p in params}
+
+
+def build(name: str, spec: FeatureSpec, **hparams) -> nn.Module:
+    """Make model ``name`` for the features of ``spec``; see :data:`MODELS` and :func:`hparams_of`."""
+    return MODELS[name](spec, **fill(hparams_of(name), hparams, f"model {name!r}"))
+
+
+__all__ = [
+    "MODELS", "build", "hparams_of", "LogisticRegression", "FM", "DeepFM", "DCNv2", "AutoInt", "CTRTransformer",
+    "FeatureEmbedding", "SparseEmbedding", "NumericEmbedding", "MLP", "attention", "fm_interaction",
+    "embedding_penalty",
+]

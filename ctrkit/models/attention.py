@@ -1,0 +1,142 @@
+"""Self-attention over fields (chapter 04): AutoInt and ctrkit's [CLS]-token Transformer.
+
+- AutoInt (Song et al. 2019): each field's vector attends to every other field's;
+  "interacting layers" with a residual projection and ReLU; the final field
+  vectors are concatenated into a logistic layer (AutoInt+ adds an MLP in parallel).
+- :class:`CTRTransformer`: the FT-Transformer recipe (Gorishniy et al. 2021) for
+  CTR fields: every field a token, a learned field embedding, a [CLS] token,
+  pre-norm blocks (attention, then a feed-forward network), a head on [CLS].
+
+Both compute attention with :func:`attention`: the fused
+``scaled_dot_product_attention`` kernel by default, or the explicit softmax
+when the weights are wanted (``return_attn=True``, chapter 07).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ctrkit.models.layers import MLP, FeatureEmbedding
+from ctrkit.preprocessing.preprocessor import FeatureSpec
+
+
+def attention(q, k, v, dropout: float = 0.0, return_attn: bool = False):
+    """softmax(q kᵀ / √d) v for (B, H, T, d) inputs; returns (out, weights (B, H, T, T) or None)."""
+    if not return_attn:
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout), None
+    weights = torch.softmax(q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5, dim=-1)  # (B, H, T, T)
+    return F.dropout(weights, dropout, training=dropout > 0) @ v, weights
+
+
+class MultiHeadSelfAttention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, d_head: int | None = None):
+        super().__init__()
+        if d_head is None and d_model % n_heads:
+            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
+        d_head = d_head or d_model // n_heads
+        self.n_heads, self.d_head, self.dropout = n_heads, d_head, dropout
+        self.qkv = nn.Linear(d_model, 3 * n_heads * d_head)
+        self.out = nn.Linear(n_heads * d_head, d_model)
+
+    def forward(self, x: torch.Tensor, return_attn: bool = False):
+        B, T, _ = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, d)
+        y, weights = attention(q, k, v, self.dropout if self.training else 0.0, return_attn)
+        return self.out(y.transpose(1, 2).reshape(B, T, -1)), weights  # (B, T, D)
+
+
+class AutoInt(nn.Module):
+    """AutoInt: interacting layers over field tokens; ``hidden`` adds AutoInt+'s parallel MLP."""
+
+    def __init__(self, spec: FeatureSpec, embed_dim: int = 16, n_layers: int = 3, n_heads: int = 2,
+                 d_head: int = 16, hidden: tuple[int, ...] = (), dropout: float = 0.1, attn_dropout: float = 0.0,
+                 embed_dropout: float = 0.0, l2: float = 0.0):
+        super().__init__()
+        self.embedding = FeatureEmbedding(spec, embed_dim, dropout=embed_dropout, l2=l2)
+        d_in = embed_dim
+        self.layers = nn.ModuleList()
+        self.residual = nn.ModuleList()
+        for _ in range(n_layers):
+            self.layers.append(MultiHeadSelfAttention(d_in, n_heads, attn_dropout, d_head))
+            self.layers[-1].out = nn.Identity()  # AutoInt concatenates the heads without an output projection
+            self.residual.append(nn.Linear(d_in, n_heads * d_head, bias=False))
+            d_in = n_heads * d_head
+        n_fields = self.embedding.n_fields
+        self.mlp = MLP(n_fields * embed_dim, tuple(hidden), dropout) if hidden else None
+        self.head = nn.Linear(n_fields * d_in + (self.mlp.out_features if self.mlp else 0), 1)
+
+    def forward(self, x_dense, x_sparse, return_attn: bool = False):
+        e = self.embedding(x_dense, x_sparse)  # (B, F, D)
+        x, maps = e, []
+        for attn, res in zip(self.layers, self.residual):
+            y, w = attn(x, return_attn)
+            x = F.relu(y + res(x))  # (B, F, H*d)
+            maps.append(w)
+        h = x.flatten(1) if self.mlp is None else torch.cat([x.flatten(1), self.mlp(e.flatten(1))], dim=1)
+        logits = self.head(h).squeeze(-1)  # (B,)
+        return (logits, maps) if return_attn else logits
+
+
+class Block(nn.Module):
+    """Pre-norm Transformer block: x + attn(LN(x)), then x + FFN(LN(x))."""
+
+    def __init__(self, d_model: int, n_heads: int, ffn_mult: float, dropout: float, attn_dropout: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attn = MultiHeadSelfAttention(d_model, n_heads, attn_dropout)
+        self.norm2 = nn.LayerNorm(d_model)
+        d_ffn = int(d_model * ffn_mult)
+        self.ffn = nn.Sequential(nn.Linear(d_model, d_ffn), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ffn, d_model))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, return_attn: bool = False):
+        y, weights = self.attn(self.norm1(x), return_attn)
+        x = x + self.drop(y)
+        return x + self.drop(self.ffn(self.norm2(x))), weights  # (B, T, D)
+
+
+class CTRTransformer(nn.Module):
+    """Fields as tokens, a [CLS] token, ``n_layers`` pre-norm blocks, an MLP head (chapter 04).
+
+    ``pooling`` picks what the head reads: "cls" (default), "mean" over field
+    tokens, or "concat" of all field tokens. ``numeric`` is the numeric embedding
+    ("linear", "periodic" or "pwl"). ``n_outputs`` > 1 gives one logit per label
+    (multi-task). ``forward(..., return_attn=True)`` returns ``(logits, maps)``
+    with one (B, H, T, T) map per layer; token 0 is [CLS], then the fields in
+    spec order (numeric first).
+    """
+
+    def __init__(self, spec: FeatureSpec, embed_dim: int = 16, n_layers: int = 2, n_heads: int = 2,
+                 ffn_mult: float = 2.0, hidden: tuple[int, ...] = (64,), dropout: float = 0.1,
+                 attn_dropout: float = 0.0, embed_dropout: float = 0.0, numeric: str = "linear",
+                 pooling: str = "cls", n_outputs: int = 1, l2: float = 0.0):
+        super().__init__()
+        if pooling not in ("cls", "mean", "concat"):
+            raise ValueError(f"pooling must be 'cls', 'mean' or 'concat', got {pooling!r}")
+        if embed_dim % n_heads:
+            raise ValueError(f"embed_dim {embed_dim} must be divisible by n_heads {n_heads}")
+        self.pooling, self.n_outputs = pooling, n_outputs
+        self.embedding = FeatureEmbedding(spec, embed_dim, numeric=numeric, dropout=embed_dropout, l2=l2)
+        n_fields = self.embedding.n_fields
+        self.field = nn.Parameter(torch.randn(n_fields, embed_dim) * 0.02)  # which field a token came from
+        self.cls = nn.Parameter(torch.randn(1, 1, embed_dim) * 0.02)
+        self.blocks = nn.ModuleList(Block(embed_dim, n_heads, ffn_mult, dropout, attn_dropout) for _ in range(n_layers))
+        self.norm = nn.LayerNorm(embed_dim)
+        d_pool = embed_dim * (n_fields if pooling == "concat" else 1)
+        self.mlp = MLP(d_pool, tuple(hidden), dropout)
+        self.head = nn.Linear(self.mlp.out_features, n_outputs)
+
+    def forward(self, x_dense, x_sparse, return_attn: bool = False):
+        x = self.embedding(x_dense, x_sparse) + self.field  # (B, F, D)
+        x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)  # (B, T=F+1, D)
+        maps = []
+        for block in self.blocks:
+            x, w = block(x, return_attn)
+            maps.append(w)
+        x = self.norm(x)
+        h = {"cls": lambda: x[:, 0], "mean": lambda: x[:, 1:].mean(1), "concat": lambda: x[:, 1:].flatten(1)}[self.pooling]()
+        logits = self.head(self.mlp(h))  # (B, n_outputs)
+        logits = logits.squeeze(-1) if self.n_outputs == 1 else logits
+        return (logits, maps) if return_attn else logits
