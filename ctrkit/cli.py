@@ -1,4 +1,4 @@
-"""The ``ctrkit`` command line: ``ctrkit prepare`` (chapter 02); train, evaluate, calibrate and serve follow.
+"""The ``ctrkit`` command line: ``prepare`` (chapter 02), ``train`` and ``evaluate`` (chapter 05); calibrate and serve follow.
 
 Errors a user can make (a missing file, a bad option value) print one line and
 exit with status 2; a traceback means a bug in ctrkit.
@@ -62,7 +62,33 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-rows", type=_positive, default=250_000, help="criteo: rows per streamed chunk")
     p.add_argument("--strict", action="store_true", help="criteo: fail on the first malformed line instead of skipping it")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    t = commands.add_parser("train", help="train a model from a YAML config on prepared data")
+    t.add_argument("--config", type=Path, required=True, help="a YAML run config, e.g. configs/transformer.yaml")
+    t.add_argument("--data", type=Path, default=Path("data/processed"), help="the output of `ctrkit prepare`")
+    t.add_argument("--out", type=Path, help="run directory (default runs/<model name>)")
+    t.add_argument("--resume", action="store_true", help="continue an interrupted run from its last checkpoint")
+    t.add_argument("--epochs", type=_positive, help="override train.epochs")
+    t.add_argument("--device", help="override train.device (auto, cpu, cuda, cuda:1)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    e = commands.add_parser("evaluate", help="score a trained run on one split; updates its metrics.json")
+    e.add_argument("--run", type=Path, required=True, help="a run directory written by `ctrkit train`")
+    e.add_argument("--split", choices=["train", "val", "test"], default="test")
+    e.add_argument("--data", type=Path, help="prepared data (default: the directory the run was trained on)")
     return parser
+
+
+def _train(args: argparse.Namespace) -> dict:
+    from dataclasses import replace
+
+    from ctrkit.training import load_config, train_run
+
+    config = load_config(args.config)
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("device", args.device)) if v is not None}
+    config.train = replace(config.train, progress=config.train.progress and not args.quiet, **overrides)
+    out = args.out or Path("runs") / config.model
+    return {"run": str(out), **train_run(config, args.data, out, resume=args.resume)}
 
 
 def _prepare(args: argparse.Namespace) -> dict:
@@ -100,7 +126,15 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "prepare":
             counts = _prepare(args)
             print(json.dumps({"out": str(args.out), "rows": counts, "seconds": round(time.perf_counter() - start, 2)}))
-    except (DataError, FileNotFoundError, IsADirectoryError, PermissionError, ValueError, KeyError) as e:
+        elif args.command == "train":
+            result = _train(args)
+            print(json.dumps({k: result[k] for k in ("run", "model", "parameters", "val", "test") if k in result}))
+        elif args.command == "evaluate":
+            from ctrkit.training import evaluate_run
+
+            print(json.dumps({"run": str(args.run), "split": args.split, **evaluate_run(args.run, args.split, args.data)}))
+    except (DataError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError, ValueError,
+            KeyError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"ctrkit: error: {message}", file=sys.stderr)
         return 2

@@ -1,6 +1,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -67,3 +68,49 @@ def test_python_dash_m(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip() == f"ctrkit: error: {tmp_path}: is a directory, expected a Criteo file"
+
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture
+def prepared(tmp_path):
+    out = tmp_path / "data"
+    assert main(["prepare", "--rows", "3000", "--out", str(out)]) == 0
+    return out
+
+
+def test_train_then_evaluate(prepared, tmp_path, capsys):
+    capsys.readouterr()
+    run = tmp_path / "runs" / "fm"
+    args = ["train", "--config", str(CONFIGS / "fm.yaml"), "--data", str(prepared), "--out", str(run), "--epochs", "1", "--quiet"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["model"] == "fm" and 0.4 < report["test"]["auc"] < 1
+    written = json.loads((run / "metrics.json").read_text())
+    assert {"auc", "logloss", "pr_auc"} <= set(written) and written["val"]["auc"] == report["val"]["auc"]
+    assert main(["evaluate", "--run", str(run), "--split", "val"]) == 0
+    assert json.loads(capsys.readouterr().out)["auc"] == pytest.approx(report["val"]["auc"], abs=1e-12)
+    assert main(args + ["--resume"]) == 0  # a finished run resumes to the same place
+    assert json.loads(capsys.readouterr().out)["test"]["auc"] == pytest.approx(report["test"]["auc"], abs=1e-12)
+
+
+@pytest.mark.parametrize("config, message", [
+    ("model:\n  name: gbdt\n", "unknown model 'gbdt'"),
+    ("model:\n  name: fm\n  embed_dim: sixteen\n", "'embed_dim' must be an integer"),
+    ("model:\n  name: fm\ntrain:\n  epochs: 2\n  optimiser: sgd\n", "no setting 'optimiser'"),
+    ("model: fm\n", "'model' needs a 'name'"),
+    ("model:\n  name: fm\ntrain:\n  amp: fp8\n", "'amp' must be one of"),
+    ("model: [\n", "not valid YAML"),
+])
+def test_bad_configs_are_one_line_errors(prepared, tmp_path, capsys, config, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(config)
+    assert main(["train", "--config", str(path), "--data", str(prepared), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ctrkit: error:") and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_train_needs_prepared_data(tmp_path, capsys):
+    assert main(["train", "--config", str(CONFIGS / "lr.yaml"), "--data", str(tmp_path / "nowhere")]) == 2
+    assert "no prepared data in" in capsys.readouterr().err

@@ -37,7 +37,8 @@ def hparams_of(name: str) -> dict:
 
 def build(name: str, spec: FeatureSpec, **hparams) -> nn.Module:
     """Make model ``name`` for the features of ``spec``; see :data:`MODELS` and :func:`hparams_of`."""
-    return MODELS[name](spec, **fill(hparams_of(name), hparams, f"model {name!r}"))
+    checked = fill(hparams_of(name), hparams, f"model {name!r}")
+    return MODELS[name](spec, **checked)
 
 
 __all__ = [

@@ -1,0 +1,224 @@
+"""Model benchmark: every ctrkit model on the synthetic twin with the same budget (chapters 03-05).
+
+    python benchmarks/models.py                      # six models x 3 seeds, LightGBM if installed
+    python benchmarks/models.py --models lr deepfm --seeds 0
+    python benchmarks/models.py --bf16               # + the Transformer with CPU bf16 autocast
+    PYTHONPATH=/tmp/peers python benchmarks/models.py --peers --models deepfm autoint
+
+Prints, per model, test AUC and logloss (mean ± std over seeds), the gap to the
+Bayes-optimal AUC of the same test rows (the ceiling no model can pass), training
+and inference samples/s (inference at batch 4096), parameters and peak RSS.
+Each model runs in its own process, so peak RSS is its own. Models and training
+settings come from ``configs/<name>.yaml``; the data is ``synthetic_criteo(rows, seed=0)``
+split 80/10/10 at random, preprocessed with the defaults.
+
+``--peers`` installs nothing: when ``deepctr_torch`` is importable (a throwaway
+``pip install --no-deps --target /tmp/peers deepctr-torch``), its DeepFM and
+AutoInt train on the same tensors with the same embedding size, MLP sizes and
+batch size, and the samples/s ratios are printed. LightGBM (``pip install
+lightgbm``) is the non-neural reference, on the same preprocessed columns with
+the categorical ids as categorical features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+MODELS = ["lr", "fm", "deepfm", "dcnv2", "autoint", "transformer"]
+
+
+def load_data(rows: int):
+    from ctrkit.datasets import bayes_optimal_metrics, split, synthetic_criteo
+    from ctrkit.preprocessing import CTRPreprocessor, CTRTensors
+
+    train, val, test = split(synthetic_criteo(rows, seed=0), seed=0)
+    pre = CTRPreprocessor().fit(train)
+    frames = [pre.transform(p) for p in (train, val, test)]
+    tensors = [CTRTensors.from_frame(f, pre.spec) for f in frames]
+    return pre.spec, frames, tensors, bayes_optimal_metrics(test)
+
+
+def _samples_per_s(fn, n: int, repeats: int = 3) -> float:
+    best = min(_timed(fn) for _ in range(repeats))
+    return n / best
+
+
+def _timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def run_ctrkit(name: str, rows: int, seeds: list[int], amp: str | None) -> dict:
+    import torch
+
+    from ctrkit.models import build
+    from ctrkit.training import evaluate, fit, load_config, predict_logits
+
+    config = load_config(ROOT / "configs" / f"{name}.yaml")
+    spec, _, (train, val, test), bayes = load_data(rows)
+    runs = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = build(name, spec, **config.hparams)
+        train_config = replace(config.train, seed=seed, progress=False, device="cpu", **({"amp": amp} if amp else {}))
+        history = fit(model, train, val, train_config)
+        scores = evaluate(model, test, device="cpu", amp=train_config.amp)
+        infer = _samples_per_s(lambda: predict_logits(model, test, 4096, "cpu", train_config.amp), len(test))
+        runs.append({"seed": seed, **scores, "epochs": len(history), "best_epoch": history.attrs["best_epoch"],
+                     "train_sps": float((history["samples_per_s"] * history["seconds"]).sum() / history["seconds"].sum()),
+                     "infer_sps": infer, "final": history.attrs["final"]})
+    return {"model": name + (f" ({amp})" if amp else ""), "runs": runs, "bayes": bayes,
+            "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def run_lightgbm(rows: int, seeds: list[int]) -> dict:
+    import lightgbm as lgb
+
+    from ctrkit import metrics
+
+    spec, (train, val, test), _, bayes = load_data(rows)
+    columns = list(spec.dense) + [s.name for s in spec.sparse]
+    categorical = [s.name for s in spec.sparse]
+    runs = []
+    for seed in seeds:
+        model = lgb.LGBMClassifier(n_estimators=2000, learning_rate=0.05, num_leaves=63, min_child_samples=50,
+                                   subsample=0.8, subsample_freq=1, colsample_bytree=0.8, cat_smooth=50,
+                                   min_data_per_group=50, cat_l2=10, random_state=seed, n_jobs=2, verbose=-1)
+        start = time.perf_counter()
+        model.fit(train[columns], train["label"], eval_set=[(val[columns], val["label"])],
+                  categorical_feature=categorical, callbacks=[lgb.early_stopping(50, verbose=False)])
+        seconds = time.perf_counter() - start
+        p = model.predict_proba(test[columns])[:, 1]
+        infer = _samples_per_s(lambda: model.predict_proba(test[columns]), len(test))
+        runs.append({"seed": seed, "auc": metrics.auc(test["label"], p), "logloss": metrics.logloss(test["label"], p),
+                     "train_sps": len(train) / seconds,  # rows per second of the whole boosting run
+                     "infer_sps": infer, "epochs": model.best_iteration_})
+    return {"model": "lightgbm", "runs": runs, "bayes": bayes, "parameters": 0}
+
+
+def run_peers(rows: int, batch_size: int = 4096) -> dict:
+    """deepctr-torch's DeepFM and AutoInt against ctrkit's on the same tensors: samples/s only."""
+    import torch
+    from deepctr_torch.inputs import DenseFeat, SparseFeat
+    from deepctr_torch.models import AutoInt as PeerAutoInt
+    from deepctr_torch.models import DeepFM as PeerDeepFM
+
+    from ctrkit.models import build
+    from ctrkit.training import TrainConfig, fit, load_config, predict_logits
+
+    spec, (train_df, _, test_df), (train, val, test), _ = load_data(rows)
+    out = {}
+    for name, Peer in (("deepfm", PeerDeepFM), ("autoint", PeerAutoInt)):
+        hp = load_config(ROOT / "configs" / f"{name}.yaml").hparams
+        dim = hp.get("embed_dim", 16)
+        columns = [DenseFeat(d, 1) for d in spec.dense] + [SparseFeat(s.name, s.vocab_size, dim) for s in spec.sparse]
+        names = list(spec.dense) + [s.name for s in spec.sparse]
+        kwargs = dict(dnn_hidden_units=tuple(hp.get("hidden", (256, 128))), device="cpu", seed=0)
+        if name == "autoint":
+            kwargs |= dict(att_layer_num=hp.get("n_layers", 3), att_head_num=hp.get("n_heads", 2))
+            kwargs["dnn_hidden_units"] = tuple(hp.get("hidden", ())) or (256, 128)
+        peer = Peer(columns, columns, **kwargs)
+        peer.compile("adam", "binary_crossentropy")
+        x_train = {c: train_df[c].to_numpy() for c in names}
+        x_test = {c: test_df[c].to_numpy() for c in names}
+        peer_train = len(train_df) / _timed(lambda: peer.fit(x_train, train_df["label"].to_numpy(), batch_size=batch_size,
+                                                             epochs=1, verbose=0))
+        peer_infer = _samples_per_s(lambda: peer.predict(x_test, batch_size=4096), len(test_df))
+        torch.manual_seed(0)
+        mine = build(name, spec, **(hp | ({"hidden": kwargs["dnn_hidden_units"]} if name == "autoint" else {})))
+        history = fit(mine, train, val, TrainConfig(epochs=1, batch_size=batch_size, progress=False, device="cpu"))
+        mine_train = float(history["samples_per_s"].iloc[0])
+        mine_infer = _samples_per_s(lambda: predict_logits(mine, test, 4096, "cpu"), len(test))
+        out[name] = {"peer_train_sps": peer_train, "ctrkit_train_sps": mine_train, "train_ratio": mine_train / peer_train,
+                     "peer_infer_sps": peer_infer, "ctrkit_infer_sps": mine_infer, "infer_ratio": mine_infer / peer_infer}
+    return out
+
+
+def _child(kind: str, rows: int, seeds: list[int], amp: str | None) -> None:
+    sys.path.insert(0, str(HERE))
+    from preprocessing import _peak_rss_mb
+
+    import torch
+
+    torch.set_num_threads(torch.get_num_threads())
+    result = {"peers": lambda: {"peers": run_peers(rows)}, "lightgbm": lambda: run_lightgbm(rows, seeds)}.get(
+        kind, lambda: run_ctrkit(kind, rows, seeds, amp))()
+    result["peak_rss_mb"] = _peak_rss_mb()
+    print(json.dumps(result))
+
+
+def _spawn(kind: str, args, amp: str | None = None) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "--rows", str(args.rows), "--seeds", *map(str, args.seeds)]
+    cmd += ["--amp", amp] if amp else []
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _row(result: dict) -> str:
+    import numpy as np
+
+    runs = result["runs"]
+    auc, ll = np.array([r["auc"] for r in runs]), np.array([r["logloss"] for r in runs])
+    gap = result["bayes"]["auc"] - auc.mean()
+    tr, inf = np.mean([r["train_sps"] for r in runs]), np.mean([r["infer_sps"] for r in runs])
+    return (f"{result['model']:<22}{auc.mean():.4f} ± {auc.std():.4f}  {ll.mean():.4f} ± {ll.std():.4f}  {gap:8.4f}"
+            f"  {tr:10,.0f}  {inf:11,.0f}  {result['parameters']:10,}  {result['peak_rss_mb']:7,.0f} MB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
+    parser.add_argument("--bf16", action="store_true", help="also train the Transformer with CPU bf16 autocast")
+    parser.add_argument("--peers", action="store_true", help="speed against deepctr-torch (when importable)")
+    parser.add_argument("--no-lightgbm", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--amp", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        return _child(args.child, args.rows, args.seeds, args.amp)
+
+    import importlib.util
+
+    print(f"synthetic twin, {args.rows:,} rows (80/10/10), seeds {args.seeds}; one process per model")
+    print(f"{'model':<22}{'test AUC':<17}{'test logloss':<17}{'Bayes gap':>9}  {'train/s':>10}  {'infer/s':>11}"
+          f"  {'params':>10}  {'peak RSS':>10}")
+    results = []
+    jobs = [(m, None) for m in args.models] + ([("transformer", "bf16")] if args.bf16 else [])
+    if not args.no_lightgbm and importlib.util.find_spec("lightgbm"):
+        jobs.append(("lightgbm", None))
+    for kind, amp in jobs:
+        results.append(_spawn(kind, args, amp))
+        print(_row(results[-1]), flush=True)
+    bayes = results[0]["bayes"]
+    print(f"{'Bayes-optimal (truth)':<22}{bayes['auc']:.4f}            {bayes['logloss']:.4f}")
+    if args.peers:
+        if importlib.util.find_spec("deepctr_torch") is None:
+            print("--peers: deepctr_torch is not importable; install it in a throwaway place (see the docstring)")
+        else:
+            peers = _spawn("peers", args)["peers"]
+            results.append({"peers": peers})
+            for name, r in peers.items():
+                print(f"vs deepctr-torch {name:<8} train {r['ctrkit_train_sps']:,.0f} vs {r['peer_train_sps']:,.0f} samples/s"
+                      f" = {r['train_ratio']:.2f}x; inference {r['ctrkit_infer_sps']:,.0f} vs {r['peer_infer_sps']:,.0f}"
+                      f" = {r['infer_ratio']:.2f}x")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()

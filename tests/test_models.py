@@ -1,0 +1,136 @@
+"""ctrkit.models: one interface for every model, the shared embedding layer, attention maps."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ctrkit.models import MODELS, FeatureEmbedding, SparseEmbedding, attention, build, embedding_penalty
+from ctrkit.preprocessing import CTRPreprocessor, CTRTensors
+
+
+@pytest.fixture(scope="module")
+def data(small_df):
+    pre = CTRPreprocessor().fit(small_df)
+    return pre.spec, CTRTensors.from_frame(pre.transform(small_df), pre.spec)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_backward(data, name):
+    spec, t = data
+    torch.manual_seed(0)
+    model = build(name, spec)
+    logits = model(t.x_dense[:64], t.x_sparse[:64])
+    assert logits.shape == (64,) and torch.isfinite(logits).all()
+    F.binary_cross_entropy_with_logits(logits, t.y[:64]).backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None for g in grads), "every parameter takes part in the logit"
+    assert any(g.abs().sum() > 0 for g in grads)
+    model.eval()  # no dropout: both paths must give the same logits
+    with_maps, maps = model(t.x_dense[:64], t.x_sparse[:64], return_attn=True)
+    torch.testing.assert_close(with_maps, model(t.x_dense[:64], t.x_sparse[:64]), atol=1e-5, rtol=1e-5)
+    assert len(maps) == {"autoint": 3, "transformer": 2}.get(name, 0)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_tiny_overfit(data, name):
+    """Any model can memorise 256 rows: the training loss falls far below the base-rate entropy."""
+    spec, t = data
+    torch.manual_seed(0)
+    model = build(name, spec)
+    x_dense, x_sparse, y = t.x_dense[:256], t.x_sparse[:256], t.y[:256]
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    for _ in range(150):
+        loss = F.binary_cross_entropy_with_logits(model(x_dense, x_sparse), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()
+    final = F.binary_cross_entropy_with_logits(model(x_dense, x_sparse), y).item()
+    assert final < 0.15, f"{name} did not fit 256 rows: loss {final:.3f}"
+
+
+@pytest.mark.parametrize("name", ["autoint", "transformer"])
+def test_attention_maps(data, name):
+    spec, t = data
+    torch.manual_seed(0)
+    model = build(name, spec).eval()
+    fused = model(t.x_dense[:32], t.x_sparse[:32])
+    logits, maps = model(t.x_dense[:32], t.x_sparse[:32], return_attn=True)
+    torch.testing.assert_close(logits, fused, atol=1e-5, rtol=1e-5)
+    tokens = spec.n_fields - len(spec.dense) // 2 + (name == "transformer")  # 39 fields (+ [CLS])
+    for w in maps:
+        assert w.shape == (32, 2, tokens, tokens)
+        torch.testing.assert_close(w.sum(-1), torch.ones(32, 2, tokens))
+        assert (w >= 0).all()
+
+
+def test_attention_paths_agree():
+    q, k, v = torch.randn(3, 4, 2, 7, 8).unbind(0)
+    fused, none = attention(q, k, v)
+    explicit, w = attention(q, k, v, return_attn=True)
+    assert none is None
+    torch.testing.assert_close(explicit, fused, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(explicit, w @ v)
+
+
+def test_build_rejects_bad_names_and_types(data):
+    spec, _ = data
+    with pytest.raises(ValueError, match="unknown model 'gbdt'"):
+        build("gbdt", spec)
+    with pytest.raises(ValueError, match="no setting 'depth'"):
+        build("deepfm", spec, depth=3)
+    with pytest.raises(ValueError, match="'embed_dim' must be an integer"):
+        build("transformer", spec, embed_dim="16")
+    with pytest.raises(ValueError, match="'hidden' must be a list"):
+        build("dcnv2", spec, hidden=128)
+    assert build("dcnv2", spec, hidden=[32], rank=4).mlp.out_features == 32
+
+
+def test_embedding_options(data):
+    spec, t = data
+    emb = SparseEmbedding(spec, dim=8, shared={"C14": "C6"})
+    i6, i14 = emb.names.index("C6"), emb.names.index("C14")
+    assert emb.owner_index[i6] == emb.owner_index[i14] and len(emb.tables) == len(spec.sparse) - 1
+    size = max(s.vocab_size for s in spec.sparse if s.name in ("C6", "C14"))
+    assert emb.tables[emb.owner_index[i6]].num_embeddings == size
+    with pytest.raises(ValueError, match="both must be categorical"):
+        SparseEmbedding(spec, shared={"I1": "C6"})
+    auto = FeatureEmbedding(spec, dim=None)
+    assert auto.sparse.dims == [s.embed_dim for s in spec.sparse]
+    assert auto.flat(t.x_dense[:4], t.x_sparse[:4]).shape == (4, auto.out_features)
+    with pytest.raises(ValueError, match="one embedding size"):
+        auto(t.x_dense[:4], t.x_sparse[:4])
+
+
+def test_embedding_l2_penalty_and_dropout(data):
+    spec, t = data
+    emb = SparseEmbedding(spec, dim=4, l2=0.5)
+    rows = emb(t.x_sparse[:16])
+    expected = 0.5 * sum(e.pow(2).sum(-1).mean() for e in rows)
+    torch.testing.assert_close(emb.penalty, expected)
+    holder = torch.nn.Sequential(emb)
+    torch.testing.assert_close(embedding_penalty(holder), expected)
+    assert emb.penalty is None, "a penalty is consumed once"
+    emb.eval()
+    emb(t.x_sparse[:16])
+    assert emb.penalty is None, "no penalty outside training"
+    drop = SparseEmbedding(spec, dim=4, dropout=0.5)
+    torch.manual_seed(0)
+    out = torch.stack(drop(t.x_sparse[:2000]), 1)  # (B, F, D)
+    zero_rows = (out.abs().sum(-1) == 0).float().mean().item()
+    assert 0.45 < zero_rows < 0.55, "whole field vectors are dropped"
+
+
+@pytest.mark.parametrize("kind", ["linear", "periodic", "pwl"])
+def test_numeric_embeddings(data, kind):
+    spec, t = data
+    model = build("transformer", spec, numeric=kind)
+    tokens = model.embedding.dense(t.x_dense[:8])
+    assert tokens.shape == (8, 13, 16) and torch.isfinite(tokens).all()
+    x = t.x_dense[:8].clone()
+    x[:, spec.dense.index("I1_missing")] = 1 - x[:, spec.dense.index("I1_missing")]
+    changed = (model.embedding.dense(x) - tokens).abs().sum(-1)  # (B, F_n)
+    with torch.no_grad():
+        model.embedding.dense.missing.fill_(1.0)
+        changed = (model.embedding.dense(x) - model.embedding.dense(t.x_dense[:8])).abs().sum(-1)
+    assert (changed[:, 0] > 0).all() and (changed[:, 1:] == 0).all(), "the missing flag moves only its own field"
