@@ -42,7 +42,7 @@ class FM(nn.Module):
 
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, embed_dropout: float = 0.0, l2: float = 0.0):
         super().__init__()
-        self.linear = LogisticRegression(spec, l2=l2)
+        self.linear = LogisticRegression(spec)  # main effects: l2 is for the interaction vectors only
         self.embedding = FeatureEmbedding(spec, embed_dim, dropout=embed_dropout, l2=l2)
 
     def forward(self, x_dense, x_sparse, return_attn: bool = False):
@@ -57,7 +57,7 @@ class DeepFM(nn.Module):
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, hidden: tuple[int, ...] = (256, 128),
                  dropout: float = 0.1, embed_dropout: float = 0.0, batch_norm: bool = False, l2: float = 0.0):
         super().__init__()
-        self.linear = LogisticRegression(spec, l2=l2)
+        self.linear = LogisticRegression(spec)  # main effects: l2 is for the interaction vectors only
         self.embedding = FeatureEmbedding(spec, embed_dim, dropout=embed_dropout, l2=l2)
         self.mlp = MLP(self.embedding.out_features, hidden, dropout, batch_norm)
         self.head = nn.Linear(self.mlp.out_features, 1)

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["model_comparison"]
+__all__ = ["model_comparison", "parameter_breakdown"]
 
 _TEMPLATE = "plotly_white"
 
@@ -33,3 +33,16 @@ def model_comparison(results: pd.DataFrame, metric: str = "auc", references: Map
     fig.update_yaxes(range=[min(lows) - pad, max(highs) + pad], title_text=f"test {metric}")
     fig.update_xaxes(title_text="모델 · model")
     return fig.update_layout(template=_TEMPLATE, title=title, height=420, margin=dict(t=60 if title else 30))
+
+
+def parameter_breakdown(counts: pd.DataFrame, title: str | None = None) -> go.Figure:
+    """Parameters per model, stacked by part (embeddings, interaction, MLP, ...). Chapter 03.
+
+    ``counts`` has one row per model (the index names it) and one column per
+    part; a part a model lacks is 0.
+    """
+    fig = go.Figure([go.Bar(name=str(c), x=[str(i) for i in counts.index], y=counts[c], marker_line_width=0)
+                     for c in counts.columns])
+    fig.update_layout(template=_TEMPLATE, barmode="stack", title=title, height=380, margin=dict(t=60 if title else 30),
+                      xaxis_title="모델 · model", yaxis_title="파라미터 수 · parameters", legend_title_text="부분 · part")
+    return fig
