@@ -256,6 +256,8 @@ def fit(model: nn.Module, train: CTRTensors, val: CTRTensors, config: TrainConfi
         best_state = {k: v.to(device) for k, v in state["best"].items()}
         if progress.phase == "swa":
             start_swa()
+        if "swa" in state:  # also when the run had finished: the average may be the model it ended with
+            swa_model = swa_model or AveragedModel(model)
             swa_model.load_state_dict(state["swa"])
         model.load_state_dict(state["model"])
         opt = state["optimizer"]
