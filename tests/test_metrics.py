@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
-from sklearn.metrics import log_loss, roc_auc_score
+from sklearn.metrics import average_precision_score, log_loss, roc_auc_score
 
-from ctrkit.metrics import auc, logloss
+from ctrkit.metrics import auc, logloss, pr_auc
 
 
 def test_match_scikit_learn():
@@ -12,6 +12,16 @@ def test_match_scikit_learn():
     p[:50] = 0.5  # ties
     assert auc(y, p) == pytest.approx(roc_auc_score(y, p), abs=1e-12)
     assert logloss(y, p) == pytest.approx(log_loss(y, p), abs=1e-12)
+    assert pr_auc(y, p) == pytest.approx(average_precision_score(y, p), abs=1e-12)
+
+
+def test_pr_auc_of_a_random_score_is_the_base_rate():
+    rng = np.random.default_rng(1)
+    y = rng.random(200_000) < 0.05
+    assert pr_auc(y, rng.random(y.size)) == pytest.approx(0.05, abs=0.005)
+    assert pr_auc(y, y.astype(float)) == 1.0
+    with pytest.raises(ValueError, match="without positives"):
+        pr_auc([0, 0], [0.1, 0.2])
 
 
 def test_auc_needs_both_classes():
