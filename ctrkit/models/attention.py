@@ -109,7 +109,7 @@ class CTRTransformer(nn.Module):
     """
 
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, n_layers: int = 2, n_heads: int = 2,
-                 ffn_mult: float = 2.0, hidden: tuple[int, ...] = (64,), dropout: float = 0.1,
+                 ffn_mult: float = 2.0, hidden: tuple[int, ...] = (64,), dropout: float = 0.0,
                  attn_dropout: float = 0.0, embed_dropout: float = 0.0, numeric: str = "linear",
                  pooling: str = "cls", n_outputs: int = 1, l2: float = 0.0):
         super().__init__()
