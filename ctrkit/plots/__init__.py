@@ -34,3 +34,4 @@ if "google.colab" not in sys.modules:
 from ctrkit.plots.data import *  # noqa: E402,F401,F403  chapter 01
 from ctrkit.plots.preprocessing import *  # noqa: E402,F401,F403  chapter 02
 from ctrkit.plots.models import *  # noqa: E402,F401,F403  chapters 03-04
+from ctrkit.plots.training import *  # noqa: E402,F401,F403  chapter 05

@@ -1,13 +1,15 @@
-"""Figures of chapters 03 and 04 (models compared)."""
+"""Figures of chapters 03 and 04 (models compared, numeric embeddings, attention maps)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
-__all__ = ["model_comparison", "parameter_breakdown"]
+__all__ = ["model_comparison", "parameter_breakdown", "numeric_embeddings", "attention_map"]
 
 _TEMPLATE = "plotly_white"
 
@@ -46,3 +48,31 @@ def parameter_breakdown(counts: pd.DataFrame, title: str | None = None) -> go.Fi
     fig.update_layout(template=_TEMPLATE, barmode="stack", title=title, height=380, margin=dict(t=60 if title else 30),
                       xaxis_title="모델 · model", yaxis_title="파라미터 수 · parameters", legend_title_text="부분 · part")
     return fig
+
+
+def numeric_embeddings(x: np.ndarray, tokens: Mapping[str, np.ndarray], dims: int = 3) -> go.Figure:
+    """The first ``dims`` coordinates of a numeric field's token as its value moves along ``x``. Chapter 04.
+
+    ``tokens`` maps an embedding kind ("linear", "periodic", "pwl") to a
+    (len(x), D) array; each kind gets its own panel.
+    """
+    fig = make_subplots(rows=1, cols=len(tokens), subplot_titles=list(tokens), shared_yaxes=False)
+    colors = ("#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a")
+    for col, values in enumerate(tokens.values(), start=1):
+        for d in range(min(dims, values.shape[1])):
+            fig.add_trace(go.Scatter(x=x, y=values[:, d], mode="lines", name=f"dim {d}", legendgroup=str(d),
+                                     showlegend=col == 1, line_color=colors[d % len(colors)]), row=1, col=col)
+        fig.update_xaxes(title_text="스케일된 값 · scaled value", row=1, col=col)
+    fig.update_yaxes(title_text="토큰 좌표 · token coordinate", row=1, col=1)
+    return fig.update_layout(template=_TEMPLATE, height=340, margin=dict(t=40), legend_title_text="차원 · dim")
+
+
+def attention_map(weights: np.ndarray, labels: Sequence[str], title: str | None = None) -> go.Figure:
+    """A (T, T) attention matrix as a heatmap: row = the token that reads, column = the token read. Chapters 04, 07."""
+    labels = [str(label) for label in labels]
+    fig = go.Figure(go.Heatmap(z=weights, x=labels, y=labels, colorscale="Blues", zmin=0,
+                               colorbar_title_text="가중치 · weight",
+                               hovertemplate="%{y} → %{x}: %{z:.3f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", title_text="읽는 토큰 (쿼리) · reading token (query)", tickfont_size=9)
+    fig.update_xaxes(title_text="읽히는 토큰 (키) · token read (key)", tickfont_size=9)
+    return fig.update_layout(template=_TEMPLATE, title=title, height=620, width=680, margin=dict(t=60 if title else 30))

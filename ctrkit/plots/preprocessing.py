@@ -57,8 +57,9 @@ def gradient_shares(shares: pd.DataFrame) -> go.Figure:
 
 
 def learning_curves(curves: Mapping[str, Sequence[float]], reference: Mapping[str, float] | None = None,
-                    y_range: tuple[float, float] | None = None) -> go.Figure:
-    """Validation logloss after each epoch, one line per transform. Chapter 02.
+                    y_range: tuple[float, float] | None = None, legend_title: str = "변환 · transform",
+                    y_title: str = "검증 로그 손실 · val logloss") -> go.Figure:
+    """A metric after each epoch, one line per curve (a transform in chapter 02, a model or a setting in 03-05).
 
     ``reference`` draws dashed horizontal lines (e.g. the logloss of always
     predicting the base rate); ``y_range`` zooms in when one curve is far above the rest.
@@ -70,7 +71,7 @@ def learning_curves(curves: Mapping[str, Sequence[float]], reference: Mapping[st
         fig.add_hline(y=value, line_dash="dash", line_color="gray", annotation_text=str(name),
                       annotation_position="top left")
     fig.update_layout(template=_TEMPLATE, height=380, xaxis_title="에폭 · epoch",
-                      yaxis_title="검증 로그 손실 · val logloss", legend_title_text="변환 · transform")
+                      yaxis_title=y_title, legend_title_text=legend_title)
     if y_range is not None:
         fig.update_yaxes(range=list(y_range))
     return fig
