@@ -51,7 +51,7 @@ class AutoInt(nn.Module):
     """AutoInt: interacting layers over field tokens; ``hidden`` adds AutoInt+'s parallel MLP."""
 
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, n_layers: int = 3, n_heads: int = 2,
-                 d_head: int = 16, hidden: tuple[int, ...] = (), dropout: float = 0.1, attn_dropout: float = 0.0,
+                 d_head: int = 8, hidden: tuple[int, ...] = (), dropout: float = 0.1, attn_dropout: float = 0.0,
                  embed_dropout: float = 0.0, l2: float = 0.0):
         super().__init__()
         self.embedding = FeatureEmbedding(spec, embed_dim, dropout=embed_dropout, l2=l2)
