@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ctrkit.models import MODELS, FeatureEmbedding, SparseEmbedding, attention, build, embedding_penalty
+from ctrkit.models import MODELS, FeatureEmbedding, SparseEmbedding, attention, build, embedding_penalty, set_frequencies
 from ctrkit.preprocessing import CTRPreprocessor, CTRTensors
 
 
@@ -105,9 +105,19 @@ def test_embedding_options(data):
 def test_embedding_l2_penalty_and_dropout(data):
     spec, t = data
     emb = SparseEmbedding(spec, dim=4, l2=0.5)
-    rows = emb(t.x_sparse[:16])
-    expected = 0.5 * sum(e.pow(2).sum(-1).mean() for e in rows)
-    torch.testing.assert_close(emb.penalty, expected)
+    with pytest.raises(RuntimeError, match="set_frequencies"):
+        emb(t.x_sparse[:16])
+    set_frequencies(torch.nn.Sequential(emb), t.x_sparse)
+    emb(t.x_sparse[:16])
+    expected = 0.0  # every distinct row of the batch once, divided by its count in the training ids
+    for i, table in enumerate(emb.tables):
+        ids = t.x_sparse[:, i]
+        for j in torch.unique(ids[:16]).tolist():
+            expected += table.weight[j].pow(2).sum() / (ids == j).sum()
+    torch.testing.assert_close(emb.penalty, 0.5 * expected)
+    expected = 0.5 * expected
+    counts = torch.bincount(t.x_sparse[:, 0], minlength=emb.tables[0].num_embeddings).float()
+    torch.testing.assert_close(emb.frequency_0, counts.clamp(min=1.0))  # unseen rows count as 1
     holder = torch.nn.Sequential(emb)
     torch.testing.assert_close(embedding_penalty(holder), expected)
     assert emb.penalty is None, "a penalty is consumed once"

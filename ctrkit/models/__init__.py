@@ -14,7 +14,8 @@ from torch import nn
 from ctrkit._config import fill
 from ctrkit.models.attention import AutoInt, CTRTransformer, attention
 from ctrkit.models.classic import FM, DCNv2, DeepFM, LogisticRegression, fm_interaction
-from ctrkit.models.layers import MLP, FeatureEmbedding, NumericEmbedding, SparseEmbedding, embedding_penalty
+from ctrkit.models.layers import (MLP, FeatureEmbedding, NumericEmbedding, SparseEmbedding, embedding_penalty,
+                                  set_frequencies)
 from ctrkit.preprocessing.preprocessor import FeatureSpec
 
 MODELS: dict[str, type[nn.Module]] = {
@@ -44,5 +45,5 @@ def build(name: str, spec: FeatureSpec, **hparams) -> nn.Module:
 __all__ = [
     "MODELS", "build", "hparams_of", "LogisticRegression", "FM", "DeepFM", "DCNv2", "AutoInt", "CTRTransformer",
     "FeatureEmbedding", "SparseEmbedding", "NumericEmbedding", "MLP", "attention", "fm_interaction",
-    "embedding_penalty",
+    "embedding_penalty", "set_frequencies",
 ]

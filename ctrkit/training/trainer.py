@@ -6,7 +6,7 @@
 - AdamW, with weight decay only on the weight matrices of linear layers (not on
   embeddings, biases or norms: decaying a rarely seen embedding row on every
   step would erase it), plus an optional L2 penalty on the embedding rows looked
-  up in the batch (:func:`ctrkit.models.embedding_penalty`);
+  up in the batch, divided by their training frequencies (:func:`ctrkit.models.embedding_penalty`);
 - a per-step schedule: cosine annealing with warm restarts (Loshchilov & Hutter
   2017, the default), cosine with linear warm-up, or constant;
 - gradient clipping by global norm; AMP: an autocast context (fp16 with a
@@ -38,7 +38,7 @@ from torch.optim.swa_utils import SWALR, AveragedModel
 from tqdm import tqdm
 
 from ctrkit import metrics
-from ctrkit.models import embedding_penalty
+from ctrkit.models import embedding_penalty, set_frequencies
 from ctrkit.preprocessing.loader import BatchLoader, CTRTensors
 from ctrkit.training.checkpoint import int_keys, load_checkpoint, save_checkpoint
 from ctrkit.training.losses import class_balanced_weights, ctr_loss
@@ -226,6 +226,7 @@ def fit(model: nn.Module, train: CTRTensors, val: CTRTensors, config: TrainConfi
     dtype = amp_dtype(config.amp, device)
     torch.manual_seed(config.seed)  # the trainer seeds; models never do
     model.to(device)
+    set_frequencies(model, train.x_sparse)  # the embedding l2 divides by each row's training count
     step_model = torch.compile(model) if config.compile else model
     loader = BatchLoader(train, config.batch_size, shuffle=True, seed=config.seed, device=device)
     optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
