@@ -105,8 +105,9 @@ def test_embedding_options(data):
 def test_embedding_l2_penalty_and_dropout(data):
     spec, t = data
     emb = SparseEmbedding(spec, dim=4, l2=0.5)
-    with pytest.raises(RuntimeError, match="set_frequencies"):
-        emb(t.x_sparse[:16])
+    emb(t.x_sparse[:16])  # a training forward without frequencies computes no penalty ...
+    with pytest.raises(RuntimeError, match="set_frequencies"):  # ... and asking for it says why
+        embedding_penalty(torch.nn.Sequential(emb))
     set_frequencies(torch.nn.Sequential(emb), t.x_sparse)
     emb(t.x_sparse[:16])
     expected = 0.0  # every distinct row of the batch once, divided by its count in the training ids

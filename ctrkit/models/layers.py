@@ -83,7 +83,7 @@ class SparseEmbedding(nn.Module):
 
     def forward(self, x_sparse: torch.Tensor) -> list[torch.Tensor]:
         out = [self.tables[t](x_sparse[:, i]) for i, t in enumerate(self.owner_index)]  # F_s x (B, D_f)
-        if self.training and self.l2 > 0 and torch.is_grad_enabled():
+        if self.training and self.l2 > 0 and torch.is_grad_enabled() and self.frequency_0 is not None:
             self.penalty = self.l2 * sum(self._row_penalty(t, x_sparse[:, i]) for i, t in enumerate(self.owner_index))
         if self.training and self.dropout > 0:
             keep = torch.rand(x_sparse.shape, device=x_sparse.device) >= self.dropout  # (B, F_s)
@@ -92,12 +92,8 @@ class SparseEmbedding(nn.Module):
 
     def _row_penalty(self, t: int, ids: torch.Tensor) -> torch.Tensor:
         """Σ ‖w_j‖² / n_j over the distinct rows ``j`` of table ``t`` in ``ids``."""
-        frequency = getattr(self, f"frequency_{t}")
-        if frequency is None:
-            raise RuntimeError("embedding l2 needs the rows' training frequencies: call "
-                               "set_frequencies(train.x_sparse) first (ctrkit.training.fit does)")
         rows = torch.unique(ids)
-        return (self.tables[t].weight[rows].float().pow(2).sum(-1) / frequency[rows]).sum()
+        return (self.tables[t].weight[rows].float().pow(2).sum(-1) / getattr(self, f"frequency_{t}")[rows]).sum()
 
 
 class NumericEmbedding(nn.Module):
@@ -213,6 +209,9 @@ def embedding_penalty(model: nn.Module) -> torch.Tensor | float:
     """The L2 penalties the model's embedding layers set during the last training forward."""
     total: torch.Tensor | float = 0.0
     for m in model.modules():
+        if isinstance(m, SparseEmbedding) and m.l2 > 0 and m.frequency_0 is None:
+            raise RuntimeError("embedding l2 needs the rows' training frequencies: call "
+                               "set_frequencies(model, train.x_sparse) first (ctrkit.training.fit does)")
         if isinstance(m, SparseEmbedding) and m.penalty is not None:
             total = total + m.penalty
             m.penalty = None
