@@ -208,11 +208,11 @@ def set_frequencies(model: nn.Module, x_sparse: torch.Tensor) -> None:
 def embedding_penalty(model: nn.Module) -> torch.Tensor | float:
     """The L2 penalties the model's embedding layers set during the last training forward."""
     total: torch.Tensor | float = 0.0
-    for m in model.modules():
-        if isinstance(m, SparseEmbedding) and m.l2 > 0 and m.frequency_0 is None:
+    for m in (m for m in model.modules() if isinstance(m, SparseEmbedding)):
+        if m.l2 > 0 and m.frequency_0 is None:
             raise RuntimeError("embedding l2 needs the rows' training frequencies: call "
                                "set_frequencies(model, train.x_sparse) first (ctrkit.training.fit does)")
-        if isinstance(m, SparseEmbedding) and m.penalty is not None:
+        if m.penalty is not None:
             total = total + m.penalty
             m.penalty = None
     return total

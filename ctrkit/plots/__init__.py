@@ -27,6 +27,7 @@ class _BookHTML(MimetypeRenderer):
 
 
 pio.renderers["ctrkit_html"] = _BookHTML()
+_TEMPLATE = "plotly_white"  # the look of every figure in the book (used by the modules below)
 if "google.colab" not in sys.modules:
     pio.renderers.default = "plotly_mimetype+ctrkit_html"
 

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ctrkit.datasets.criteo import DENSE, LABEL, SPARSE
+from ctrkit.plots import _TEMPLATE
 
 __all__ = [
     "ctr_by_value",
@@ -28,7 +29,6 @@ __all__ = [
     "split_timeline",
 ]
 
-_TEMPLATE = "plotly_white"
 _MISSING = "(결측 · missing)"
 _BARS = "rgba(120, 120, 120, 0.35)"  # impressions: grey bars behind the CTR markers
 _BLUE = "#4C78A8"

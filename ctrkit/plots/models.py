@@ -9,9 +9,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["model_comparison", "parameter_breakdown", "numeric_embeddings", "attention_map"]
+from ctrkit.plots import _TEMPLATE
 
-_TEMPLATE = "plotly_white"
+__all__ = ["model_comparison", "parameter_breakdown", "numeric_embeddings", "attention_map"]
 
 
 def model_comparison(results: pd.DataFrame, metric: str = "auc", references: Mapping[str, float] | None = None,

@@ -14,9 +14,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-__all__ = ["dense_transforms", "gradient_shares", "learning_curves", "vocab_tradeoff", "hashing_tradeoff"]
+from ctrkit.plots import _TEMPLATE
 
-_TEMPLATE = "plotly_white"
+__all__ = ["dense_transforms", "gradient_shares", "learning_curves", "vocab_tradeoff", "hashing_tradeoff"]
 
 
 def dense_transforms(raw: np.ndarray, transformed: Mapping[str, np.ndarray], bins: int = 40,

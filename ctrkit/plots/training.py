@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-__all__ = ["lr_schedules", "swa_curves"]
+from ctrkit.plots import _TEMPLATE
 
-_TEMPLATE = "plotly_white"
+__all__ = ["lr_schedules", "swa_curves"]
 
 
 def lr_schedules(schedules: Mapping[str, Sequence[float]], steps_per_epoch: int | None = None) -> go.Figure:
