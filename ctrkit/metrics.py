@@ -1,30 +1,63 @@
-"""Metrics for CTR models (chapter 06 builds on these): ranking quality and probability quality.
+"""Metrics for CTR models (chapter 06): ranking, probability quality and what they mean in money.
 
-All functions take ``(y_true, p)`` in scikit-learn's order and are vectorised.
+Every function takes ``(y_true, p)`` in scikit-learn's order, is vectorised
+(numpy; torch tensors are accepted), and raises ``ValueError`` when a metric is
+undefined rather than returning ``nan``.
+
+- Ranking: :func:`auc`, :func:`pr_auc`, :func:`gauc` (AUC per user, weighted by
+  impressions), :func:`ndcg_at_k`, :func:`precision_recall_f1` at a threshold or at top-k.
+- Probability quality: :func:`logloss`, :func:`normalized_entropy` and
+  :func:`relative_information_gain` (He et al. 2014; Yi et al. 2013),
+  :func:`brier`, :func:`ece` / :func:`mce` with equal-width or equal-mass bins
+  (Naeini et al. 2015), :func:`calibration_ratio` (predicted / observed CTR),
+  :func:`calibration_slope_intercept` (Cox 1958), :func:`calibration_by_segment`, and on synthetic data
+  :func:`true_calibration_error` against the true click probability.
+- Money: :func:`ecpm`, :func:`expected_revenue`, :func:`roas`, :func:`top_k_ctr`.
+
+:func:`report` gathers the ones ``ctrkit evaluate`` writes to ``metrics.json``.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
+from scipy.special import expit
 from scipy.stats import rankdata
 
+SCHEMES = ("width", "mass")
+
+
+def _arrays(y_true, p) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y_true, dtype=np.float64).ravel()
+    p = np.asarray(p, dtype=np.float64).ravel()
+    if y.shape != p.shape:
+        raise ValueError(f"y_true and p have different lengths: {y.size} and {p.size}")
+    if y.size == 0:
+        raise ValueError("no rows to score")
+    return y, p
+
+
+def _group_ids(groups, n: int) -> tuple[np.ndarray, int]:
+    """Group labels (any values) as integer ids 0..G-1."""
+    groups = np.asarray(groups).ravel()
+    if groups.size != n:
+        raise ValueError(f"groups has {groups.size} values for {n} rows")
+    _, ids = np.unique(groups, return_inverse=True)
+    return ids.ravel(), int(ids.max()) + 1
+
+
+# ---------------------------------------------------------------------------------------------- ranking
 
 def auc(y_true, p) -> float:
     """ROC-AUC: the probability that a random click is scored above a random non-click (ties count half)."""
-    y = np.asarray(y_true).ravel().astype(bool)
+    y, p = _arrays(y_true, p)
+    y = y.astype(bool)
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
         raise ValueError("AUC is undefined when only one class is present")
-    ranks = rankdata(np.asarray(p, dtype=np.float64).ravel())
+    ranks = rankdata(p)
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
-def logloss(y_true, p, eps: float = 1e-7) -> float:
-    """Mean binary cross-entropy of probabilities ``p`` (clipped to [eps, 1 - eps])."""
-    y = np.asarray(y_true, dtype=np.float64).ravel()
-    q = np.clip(np.asarray(p, dtype=np.float64).ravel(), eps, 1 - eps)
-    return float(-(y * np.log(q) + (1 - y) * np.log1p(-q)).mean())
 
 
 def pr_auc(y_true, p) -> float:
@@ -32,11 +65,11 @@ def pr_auc(y_true, p) -> float:
 
     Unlike ROC-AUC it moves with the base rate: a random model scores the CTR, not 0.5.
     """
-    y = np.asarray(y_true).ravel().astype(bool)
+    y, s = _arrays(y_true, p)
+    y = y.astype(bool)
     n_pos = int(y.sum())
     if n_pos == 0:
         raise ValueError("PR-AUC is undefined without positives")
-    s = np.asarray(p, dtype=np.float64).ravel()
     order = np.argsort(-s, kind="mergesort")
     s, y = s[order], y[order]
     last = np.r_[np.flatnonzero(np.diff(s)), y.size - 1]  # the last row of each tied score
@@ -44,3 +77,301 @@ def pr_auc(y_true, p) -> float:
     precision = tp / (last + 1)
     recall_step = np.diff(np.r_[0, tp]) / n_pos
     return float((recall_step * precision).sum())
+
+
+def gauc(y_true, p, groups, return_counts: bool = False):
+    """Group AUC: the AUC within each group (user), averaged with the group's impressions as weights.
+
+    Ads are ranked per request, so what matters is the order *within* a user,
+    not across users (Zhou et al. 2018, DIN). Groups with only clicks or only
+    non-clicks have no AUC and are skipped; ``return_counts=True`` returns
+    ``(gauc, groups_used, groups_skipped)``.
+    """
+    y, p = _arrays(y_true, p)
+    ids, n_groups = _group_ids(groups, y.size)
+    order = np.lexsort((p, ids))  # by group, then by score
+    g, s, yy = ids[order], p[order], y[order]
+    start = np.searchsorted(g, np.arange(n_groups))  # first row of each group
+    position = np.arange(y.size) - start[g] + 1  # 1-based rank within the group
+    # Tied scores within a group share their average rank.
+    new_block = np.r_[True, (g[1:] != g[:-1]) | (s[1:] != s[:-1])]
+    block = np.cumsum(new_block) - 1
+    first = position[new_block]
+    last = np.r_[position[np.flatnonzero(new_block)[1:] - 1], position[-1]]
+    rank = ((first + last) / 2)[block]
+    n = np.bincount(g, minlength=n_groups).astype(np.float64)
+    n_pos = np.bincount(g, weights=yy, minlength=n_groups)
+    rank_pos = np.bincount(g, weights=rank * yy, minlength=n_groups)
+    both = (n_pos > 0) & (n_pos < n)
+    if not both.any():
+        raise ValueError("GAUC is undefined: no group has both a click and a non-click")
+    auc_g = (rank_pos[both] - n_pos[both] * (n_pos[both] + 1) / 2) / (n_pos[both] * (n[both] - n_pos[both]))
+    value = float(np.average(auc_g, weights=n[both]))
+    return (value, int(both.sum()), int((~both).sum())) if return_counts else value
+
+
+def top_k_mask(score, k: int, groups=None) -> np.ndarray:
+    """True for the ``k`` highest-scored rows (per group when ``groups`` is given; earlier rows win ties)."""
+    s = np.asarray(score, dtype=np.float64).ravel()
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    ids, n_groups = _group_ids(np.zeros(s.size, int) if groups is None else groups, s.size)
+    order = np.lexsort((np.arange(s.size), -s, ids))  # by group, best score first, then row order
+    start = np.searchsorted(ids[order], np.arange(n_groups))
+    position = np.arange(s.size) - start[ids[order]]
+    mask = np.zeros(s.size, bool)
+    mask[order[position < k]] = True
+    return mask
+
+
+def ndcg_at_k(y_true, p, groups, k: int = 10) -> float:
+    """Mean NDCG@k over groups (e.g. a user's impressions) that have at least one click.
+
+    Within a group, rows are ordered by ``p``; the gain of a click at position
+    i (0-based) is 1/log2(i + 2); the ideal order puts every click first.
+    """
+    y, p = _arrays(y_true, p)
+    ids, n_groups = _group_ids(groups, y.size)
+    discount = 1.0 / np.log2(np.arange(y.size) + 2.0)
+
+    def dcg(score):
+        order = np.lexsort((np.arange(y.size), -score, ids))
+        g = ids[order]
+        position = np.arange(y.size) - np.searchsorted(g, np.arange(n_groups))[g]
+        gain = np.where(position < k, y[order] * discount[position], 0.0)
+        return np.bincount(g, weights=gain, minlength=n_groups)
+
+    ideal = dcg(y)
+    has_click = ideal > 0
+    if not has_click.any():
+        raise ValueError("NDCG is undefined: no group has a click")
+    return float((dcg(p)[has_click] / ideal[has_click]).mean())
+
+
+def precision_recall_f1(y_true, p, threshold: float | None = None, top_k: int | None = None,
+                        groups=None) -> dict[str, float]:
+    """Precision, recall and F1 of the rows selected by ``p >= threshold`` or by the top ``top_k`` scores.
+
+    With ``groups``, ``top_k`` selects the top-k of each group (the ads served per request).
+    """
+    y, p = _arrays(y_true, p)
+    if (threshold is None) == (top_k is None):
+        raise ValueError("give exactly one of threshold= or top_k=")
+    selected = p >= threshold if threshold is not None else top_k_mask(p, top_k, groups)
+    hits = float(y[selected].sum())
+    precision = hits / float(selected.sum()) if selected.any() else 0.0
+    recall = hits / float(y.sum()) if y.sum() > 0 else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "selected": int(selected.sum())}
+
+
+# ---------------------------------------------------------------------------------- probability quality
+
+def logloss(y_true, p, eps: float = 1e-7) -> float:
+    """Mean binary cross-entropy of probabilities ``p`` (clipped to [eps, 1 - eps])."""
+    y, p = _arrays(y_true, p)
+    q = np.clip(p, eps, 1 - eps)
+    return float(-(y * np.log(q) + (1 - y) * np.log1p(-q)).mean())
+
+
+def _entropy(rate: float) -> float:
+    if not 0 < rate < 1:
+        raise ValueError("normalized entropy is undefined when only one class is present")
+    return float(-(rate * np.log(rate) + (1 - rate) * np.log1p(-rate)))
+
+
+def normalized_entropy(y_true, p) -> float:
+    """Logloss divided by the entropy of the base rate (He et al. 2014): 1.0 is "always predict the CTR".
+
+    Lower is better; unlike logloss it can be compared across data sets with different CTRs.
+    """
+    y, p = _arrays(y_true, p)
+    return logloss(y, p) / _entropy(y.mean())
+
+
+def relative_information_gain(y_true, p) -> float:
+    """RIG = 1 − normalized entropy: the share of the label's uncertainty the model removes (Yi et al. 2013)."""
+    return 1.0 - normalized_entropy(y_true, p)
+
+
+def brier(y_true, p) -> float:
+    """Brier score: the mean squared error of the probabilities."""
+    y, p = _arrays(y_true, p)
+    return float(((p - y) ** 2).mean())
+
+
+def calibration_bins(y_true, p, n_bins: int = 15, scheme: str = "mass") -> dict[str, np.ndarray]:
+    """The non-empty bins of a reliability diagram: ``mean_p``, ``mean_y``, ``count`` and the ``edges``.
+
+    ``scheme="width"``: ``n_bins`` equal-width bins on [0, 1]; ``"mass"``: edges
+    at quantiles of ``p``, so each bin holds about the same number of rows. A
+    value on an edge goes to the lower bin (as scikit-learn's ``calibration_curve``).
+    """
+    y, p = _arrays(y_true, p)
+    if scheme not in SCHEMES:
+        raise ValueError(f"scheme must be 'width' or 'mass', got {scheme!r}")
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be at least 1, got {n_bins}")
+    if p.min() < 0 or p.max() > 1:
+        raise ValueError("p must be probabilities in [0, 1] (apply a sigmoid to logits first)")
+    edges = np.linspace(0.0, 1.0, n_bins + 1) if scheme == "width" else np.percentile(p, np.linspace(0, 100, n_bins + 1))
+    ids = np.searchsorted(edges[1:-1], p)
+    count = np.bincount(ids, minlength=n_bins)
+    sum_p = np.bincount(ids, weights=p, minlength=n_bins)
+    sum_y = np.bincount(ids, weights=y, minlength=n_bins)
+    keep = count > 0
+    return {"mean_p": sum_p[keep] / count[keep], "mean_y": sum_y[keep] / count[keep], "count": count[keep],
+            "edges": edges}
+
+
+def ece(y_true, p, n_bins: int = 15, scheme: str = "mass") -> float:
+    """Expected calibration error: Σ_b (n_b / N) |mean y_b − mean p_b| over the bins of :func:`calibration_bins`.
+
+    An estimate with two biases: label noise in small bins inflates it, and wide
+    bins average miscalibration away. At a low CTR equal-width bins put nearly
+    every row in the first bin, so ``"mass"`` is the default (chapter 06).
+    """
+    b = calibration_bins(y_true, p, n_bins, scheme)
+    return float(np.sum(b["count"] * np.abs(b["mean_y"] - b["mean_p"])) / b["count"].sum())
+
+
+def mce(y_true, p, n_bins: int = 15, scheme: str = "mass") -> float:
+    """Maximum calibration error: the largest |mean y_b − mean p_b| over the non-empty bins."""
+    b = calibration_bins(y_true, p, n_bins, scheme)
+    return float(np.max(np.abs(b["mean_y"] - b["mean_p"])))
+
+
+def true_calibration_error(p_true, p, n_bins: int = 100, scheme: str = "mass") -> float:
+    """ECE against the true click probability instead of the labels (only synthetic data has it).
+
+    The bins are the same, but each bin's truth is the mean of ``p_true``, which
+    carries no label noise: a perfectly calibrated ``p`` scores 0 for any bins,
+    and finer bins only sharpen the estimate.
+    """
+    return ece(p_true, p, n_bins, scheme)
+
+
+def calibration_ratio(y_true, p) -> float:
+    """Predicted CTR / observed CTR (Σp / Σy): 1.0 is calibrated on average, 1.5 overpredicts by half."""
+    y, p = _arrays(y_true, p)
+    if y.sum() == 0:
+        raise ValueError("the calibration ratio is undefined without clicks")
+    return float(p.sum() / y.sum())
+
+
+def calibration_by_segment(y_true, p, segments, p_true=None) -> pd.DataFrame:
+    """Rows, observed and predicted CTR and their ratio per segment (campaign, hour, ...), largest first.
+
+    A model can be calibrated overall and off by tens of percent inside a
+    segment it cannot tell apart. With ``p_true`` (synthetic data) the table
+    also has the true CTR and the true ratio, free of label noise.
+    """
+    y, p = _arrays(y_true, p)
+    ids, n = _group_ids(segments, y.size)
+    rows = np.bincount(ids, minlength=n)
+    table = pd.DataFrame({"segment": np.unique(np.asarray(segments).ravel()), "rows": rows,
+                          "observed_ctr": np.bincount(ids, weights=y, minlength=n) / rows,
+                          "predicted_ctr": np.bincount(ids, weights=p, minlength=n) / rows})
+    table["ratio"] = table["predicted_ctr"] / table["observed_ctr"]
+    if p_true is not None:
+        table["true_ctr"] = np.bincount(ids, weights=np.asarray(p_true, dtype=np.float64).ravel(), minlength=n) / rows
+        table["true_ratio"] = table["predicted_ctr"] / table["true_ctr"]
+    return table.sort_values("rows", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def logit(p, eps: float = 1e-7) -> np.ndarray:
+    """log(p / (1 − p)) of probabilities clipped to [eps, 1 − eps]."""
+    q = np.clip(np.asarray(p, dtype=np.float64), eps, 1 - eps)
+    return np.log(q) - np.log1p(-q)
+
+
+def logistic_fit(z, y, iterations: int = 100) -> tuple[float, float]:
+    """The ``(a, b)`` that minimise the logloss of σ(a·z + b) for targets ``y`` in [0, 1], by Newton's method.
+
+    One piece of code for two ideas: the calibration slope and intercept (the
+    fit on test data) and Platt scaling (the fit on validation data, used to map
+    scores). Steps are halved until the loss falls, so it converges from the
+    identity (a = 1, b = 0) even for badly scaled scores.
+    """
+    z, y = np.asarray(z, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    X = np.stack([z, np.ones_like(z)], axis=1)  # (N, 2)
+
+    def loss(w):
+        s = X @ w
+        return np.mean(np.logaddexp(0.0, s) - y * s)
+
+    w = np.array([1.0, 0.0])
+    current = loss(w)
+    for _ in range(iterations):
+        q = expit(X @ w)
+        grad = X.T @ (q - y) / len(y)
+        hess = (X * (q * (1 - q))[:, None]).T @ X / len(y) + 1e-12 * np.eye(2)
+        step, t = np.linalg.solve(hess, grad), 1.0
+        while (new := loss(w - t * step)) > current and t > 1e-8:
+            t /= 2
+        w, current = w - t * step, min(new, current)
+        if np.abs(t * step).max() < 1e-10:
+            break
+    return float(w[0]), float(w[1])
+
+
+def calibration_slope_intercept(y_true, p) -> tuple[float, float]:
+    """Slope and intercept of the logistic regression of y on logit(p) (Cox 1958).
+
+    A calibrated model has slope 1 and intercept 0; slope < 1 means
+    over-confident predictions (too extreme), slope > 1 under-confident ones.
+    """
+    y, p = _arrays(y_true, p)
+    z = logit(p)
+    if np.ptp(z) == 0:
+        raise ValueError("the calibration slope is undefined for a constant prediction")
+    return logistic_fit(z, y)
+
+
+# ---------------------------------------------------------------------------------------------- money
+
+def ecpm(p, bids) -> np.ndarray:
+    """Expected revenue per thousand impressions of cost-per-click ads: 1000 × bid × pCTR.
+
+    An auction ranks CPC ads by it, so an overpredicted CTR wins auctions it should lose.
+    """
+    return 1000.0 * np.asarray(p, dtype=np.float64) * np.asarray(bids, dtype=np.float64)
+
+
+def expected_revenue(p, bids) -> float:
+    """Σ bid × pCTR: the revenue the model expects from showing these CPC ads (compare Σ bid × y)."""
+    return float(np.sum(np.asarray(p, dtype=np.float64) * np.asarray(bids, dtype=np.float64)))
+
+
+def roas(y_true, spend, value_per_click) -> float:
+    """Return on ad spend: the value of the clicks bought (Σ value × y) over what they cost (Σ spend)."""
+    y = np.asarray(y_true, dtype=np.float64)
+    total = float(np.sum(spend))
+    if total <= 0:
+        raise ValueError("ROAS is undefined without spend")
+    return float(np.sum(y * np.asarray(value_per_click, dtype=np.float64)) / total)
+
+
+def top_k_ctr(y_true, score, groups, k: int = 1) -> float:
+    """The CTR of the ads served: the top ``k`` rows of each request (group) by ``score`` (e.g. eCPM)."""
+    y, score = _arrays(y_true, score)
+    return float(y[top_k_mask(score, k, groups)].mean())
+
+
+# --------------------------------------------------------------------------------------------- report
+
+def report(y_true, p, n_bins: int = 15) -> dict[str, float]:
+    """The metrics ``ctrkit evaluate`` writes: ranking, probability quality and calibration of one label.
+
+    A constant prediction has no calibration slope; its ``calibration_slope``
+    and ``calibration_intercept`` are ``nan``.
+    """
+    y, p = _arrays(y_true, p)
+    slope, intercept = calibration_slope_intercept(y, p) if np.ptp(p) > 0 else (np.nan, np.nan)  # nan: constant p
+    return {
+        "auc": auc(y, p), "pr_auc": pr_auc(y, p), "logloss": logloss(y, p), "ne": normalized_entropy(y, p),
+        "rig": relative_information_gain(y, p), "brier": brier(y, p),
+        "ece": ece(y, p, n_bins, "mass"), "mce": mce(y, p, n_bins, "mass"), "ece_width": ece(y, p, n_bins, "width"),
+        "calibration_ratio": calibration_ratio(y, p), "calibration_slope": slope, "calibration_intercept": intercept,
+        "mean_p": float(p.mean()), "ctr": float(y.mean()), "rows": int(y.size),
+    }
