@@ -1,4 +1,4 @@
-"""The ``ctrkit`` command line: ``prepare`` (chapter 02), ``train`` and ``evaluate`` (chapter 05); calibrate and serve follow.
+"""The ``ctrkit`` command line: ``prepare`` (chapter 02), ``train`` and ``evaluate`` (chapter 05), ``calibrate`` (chapter 06).
 
 Errors a user can make (a missing file, a bad option value) print one line and
 exit with status 2; a traceback means a bug in ctrkit.
@@ -13,7 +13,11 @@ import time
 import warnings
 from pathlib import Path
 
+from ctrkit.calibration import CALIBRATORS
 from ctrkit.datasets import DataError
+
+# What `ctrkit calibrate` prints for each split, before and after calibration (all of it is in metrics.json).
+_CALIBRATION_SUMMARY = ("auc", "logloss", "ne", "brier", "ece", "mce", "calibration_ratio")
 
 
 def _fractions(text: str) -> tuple[float, float, float]:
@@ -76,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--run", type=Path, required=True, help="a run directory written by `ctrkit train`")
     e.add_argument("--split", choices=["train", "val", "test"], default="test")
     e.add_argument("--data", type=Path, help="prepared data (default: the directory the run was trained on)")
+
+    c = commands.add_parser("calibrate", help="fit a calibrator on validation, save it in the run, report test before/after")
+    c.add_argument("--run", type=Path, required=True, help="a run directory written by `ctrkit train`")
+    c.add_argument("--method", choices=list(CALIBRATORS), default="isotonic")
+    c.add_argument("--data", type=Path, help="prepared data (default: the directory the run was trained on)")
     return parser
 
 
@@ -133,6 +142,14 @@ def main(argv: list[str] | None = None) -> int:
             from ctrkit.training import evaluate_run
 
             print(json.dumps({"run": str(args.run), "split": args.split, **evaluate_run(args.run, args.split, args.data)}))
+        elif args.command == "calibrate":
+            from ctrkit.training import calibrate_run
+
+            result = calibrate_run(args.run, args.method, args.data)
+            summary = {split: {"before": {k: s[k] for k in _CALIBRATION_SUMMARY},
+                               "after": {k: s["calibrated"][k] for k in _CALIBRATION_SUMMARY}}
+                       for split, s in result.items()}
+            print(json.dumps({"run": str(args.run), "method": args.method, **summary}))
     except (DataError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError, ValueError,
             KeyError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e

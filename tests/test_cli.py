@@ -95,6 +95,38 @@ def test_train_then_evaluate(prepared, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["test"]["auc"] == pytest.approx(report["test"]["auc"], abs=1e-12)
 
 
+@pytest.mark.parametrize("method", ["temperature", "platt", "isotonic", "histogram"])
+def test_calibrate_then_evaluate(prepared, tmp_path, capsys, method):
+    run = tmp_path / "runs" / "lr"
+    assert main(["train", "--config", str(CONFIGS / "lr.yaml"), "--data", str(prepared), "--out", str(run),
+                 "--epochs", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["calibrate", "--run", str(run), "--method", method]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["method"] == method and set(printed) >= {"val", "test"}
+    assert printed["test"]["before"]["auc"] > 0.5 and printed["test"]["after"]["ece"] >= 0
+    saved = json.loads((run / "calibrator.json").read_text())
+    assert saved["method"] == method
+    written = json.loads((run / "metrics.json").read_text())
+    assert {"auc", "pr_auc", "logloss", "ne", "brier", "ece", "mce", "calibrated"} <= set(written)
+    assert {"auc", "pr_auc", "logloss", "ne", "brier", "ece", "mce"} <= set(written["calibrated"])
+    assert written["calibrated"]["method"] == method
+    assert written["calibrated"]["ece"] == printed["test"]["after"]["ece"]
+    # Fit on validation: there, calibration must not make the logloss worse (isotonic/histogram: a lower bound).
+    assert printed["val"]["after"]["logloss"] <= printed["val"]["before"]["logloss"] + 1e-9
+    assert main(["evaluate", "--run", str(run), "--split", "test"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["calibrated"]["ece"] == pytest.approx(written["calibrated"]["ece"], abs=1e-12)
+
+
+def test_calibrate_errors_are_one_line(prepared, tmp_path, capsys):
+    assert main(["calibrate", "--run", str(tmp_path / "nothing")]) == 2
+    assert "no trained model in" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["calibrate", "--run", str(tmp_path), "--method", "beta"])
+    assert exit_info.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("config, message", [
     ("model:\n  name: gbdt\n", "unknown model 'gbdt'"),
     ("model:\n  name: fm\n  embed_dim: sixteen\n", "'embed_dim' must be an integer"),

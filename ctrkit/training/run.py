@@ -1,4 +1,4 @@
-"""Runs: a YAML config in, a directory of safe artifacts out (what ``ctrkit train`` / ``evaluate`` do).
+"""Runs: a YAML config in, a directory of safe artifacts out (what ``ctrkit train / evaluate / calibrate`` do).
 
 A config names a model and fills two small dataclasses::
 
@@ -10,8 +10,9 @@ A config names a model and fills two small dataclasses::
     labels: [label]   # optional; several labels for multi-task models
 
 A run directory holds ``config.yaml`` (resolved, with the data directory),
-``preprocessor.json``, ``model.safetensors``, ``history.csv``, ``metrics.json``
-and ``checkpoints/``. Nothing in it is a pickle.
+``preprocessor.json``, ``model.safetensors``, ``history.csv``, ``metrics.json``,
+``checkpoints/`` and, after ``ctrkit calibrate``, ``calibrator.json``. Nothing
+in it is a pickle.
 """
 
 from __future__ import annotations
@@ -21,18 +22,22 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ctrkit import metrics
 from ctrkit._config import fill
+from ctrkit.calibration import load_calibrator, make_calibrator
 from ctrkit.models import build, hparams_of
 from ctrkit.preprocessing import CTRPreprocessor
 from ctrkit.preprocessing.prepare import PREPROCESSOR_FILE, load_preprocessor, load_tensors
-from ctrkit.training.trainer import TrainConfig, config_fields, evaluate, fit
+from ctrkit.training.trainer import TrainConfig, config_fields, evaluate, fit, label_metrics, predict_logits
 
 CONFIG_FILE, MODEL_FILE, METRICS_FILE = "config.yaml", "model.safetensors", "metrics.json"
+CALIBRATOR_FILE = "calibrator.json"
 
 
 @dataclass
@@ -94,6 +99,7 @@ def train_run(config: RunConfig, data_dir: str | Path, out: str | Path, resume: 
     (out / CONFIG_FILE).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     shutil.copy(data_dir / PREPROCESSOR_FILE, out / PREPROCESSOR_FILE)
     history = fit(model, train, val, config.train, out=out, resume=resume)
+    (out / CALIBRATOR_FILE).unlink(missing_ok=True)  # fit on other weights: `ctrkit calibrate` again
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(out / MODEL_FILE))
     result = {"model": config.model, "parameters": sum(p.numel() for p in model.parameters()), **history.attrs}
     result["val"] = evaluate(model, val, config.train.eval_batch_size, config.train.device)
@@ -124,14 +130,45 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.M
 
 
 def evaluate_run(path: str | Path, split: str = "test", data_dir: str | Path | None = None) -> dict:
-    """Metrics of a run on one split of its data; merged into the run's metrics.json under the split name."""
+    """Metrics of a run on one split of its data; merged into the run's metrics.json under the split name.
+
+    When the run has a calibrator (``ctrkit calibrate``), the metrics of the
+    calibrated probabilities are added under ``"calibrated"``.
+    """
     path = Path(path)
     model, _, config = load_run(path)
     data_dir = Path(data_dir or config.data or "")
     _check_data(data_dir)
-    scores = evaluate(model, load_tensors(data_dir, split, config.labels), config.train.eval_batch_size, "cpu")
+    data = load_tensors(data_dir, split, config.labels)
+    if data.y is None:
+        raise ValueError(f"the {split} split has no labels to evaluate against")
+    logits, y = predict_logits(model, data, config.train.eval_batch_size, "cpu"), data.y.numpy()
+    scores = label_metrics(y, 1.0 / (1.0 + np.exp(-logits)))
+    if (path / CALIBRATOR_FILE).exists():
+        calibrator = load_calibrator(path / CALIBRATOR_FILE)
+        scores["calibrated"] = {"method": calibrator.method, **metrics.report(y, calibrator.predict_proba(logits))}
     metrics_path = path / METRICS_FILE
     result = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
     result[split] = scores
     _write_metrics(path, result)
     return scores
+
+
+def calibrate_run(path: str | Path, method: str = "isotonic", data_dir: str | Path | None = None) -> dict:
+    """Fit a calibrator on the run's validation logits, save it as calibrator.json, and re-evaluate (chapter 06).
+
+    Returns the metrics of each labelled split the data has (validation, and
+    test when present), each with its ``"calibrated"`` counterpart.
+    """
+    path = Path(path)
+    model, _, config = load_run(path)
+    if len(config.labels) != 1:
+        raise ValueError(f"calibrate works on single-label runs; this run predicts {', '.join(config.labels)}")
+    data_dir = Path(data_dir or config.data or "")
+    _check_data(data_dir)
+    val = load_tensors(data_dir, "val", config.labels)
+    calibrator = make_calibrator(method)
+    calibrator.fit(predict_logits(model, val, config.train.eval_batch_size, "cpu"), val.y.numpy())
+    calibrator.save(path / CALIBRATOR_FILE)
+    splits = ["val"] + (["test"] if (data_dir / "test_data.parquet").exists() else [])
+    return {split: evaluate_run(path, split, data_dir) for split in splits}

@@ -169,17 +169,17 @@ def predict_proba(model: nn.Module, data: CTRTensors, batch_size: int = 16384, d
 
 
 def evaluate(model: nn.Module, data: CTRTensors, batch_size: int = 16384, device="auto", amp: str = "off") -> dict:
-    """AUC, logloss and PR-AUC on a labelled split (several labels: one set per label, suffixed _0, _1, …)."""
+    """:func:`ctrkit.metrics.report` on a labelled split: AUC, PR-AUC, logloss, NE, Brier, ECE, … (chapter 06)."""
     if data.y is None:
         raise ValueError("evaluate needs labels; this split has none")
-    p, y = predict_proba(model, data, batch_size, device, amp), data.y.numpy()
+    return label_metrics(data.y.numpy(), predict_proba(model, data, batch_size, device, amp))
+
+
+def label_metrics(y: np.ndarray, p: np.ndarray) -> dict:
+    """The metrics of each label; several labels get one set each, suffixed _0, _1, …"""
     if y.ndim == 1:
-        return _scores(y, p)
-    return {f"{k}_{j}": v for j in range(y.shape[1]) for k, v in _scores(y[:, j], p[:, j]).items()}
-
-
-def _scores(y: np.ndarray, p: np.ndarray) -> dict:
-    return {"auc": metrics.auc(y, p), "logloss": metrics.logloss(y, p), "pr_auc": metrics.pr_auc(y, p)}
+        return metrics.report(y, p)
+    return {f"{k}_{j}": v for j in range(y.shape[1]) for k, v in metrics.report(y[:, j], p[:, j]).items()}
 
 
 def _update_norm_stats(model: nn.Module, loader: BatchLoader) -> None:
