@@ -62,6 +62,12 @@ def _checked(scores, labels=None) -> tuple[np.ndarray, np.ndarray | None]:
     return s, y
 
 
+def _platt_targets(y: np.ndarray) -> np.ndarray:
+    """Platt's smoothed targets: (N₊ + 1)/(N₊ + 2) for clicks and 1/(N₋ + 2) for non-clicks instead of 1 and 0."""
+    n_pos = y.sum()
+    return np.where(y == 1, (n_pos + 1) / (n_pos + 2), 1 / (y.size - n_pos + 2))
+
+
 class Calibrator:
     """The shared contract: ``fit`` learns attributes ending in ``_``, ``predict_proba`` maps scores, JSON I/O."""
 
@@ -142,10 +148,7 @@ class PlattScaling(Calibrator):
 
     def fit(self, scores, labels) -> PlattScaling:
         s, y = _checked(scores, labels)
-        if self.smoothed:
-            n_pos = y.sum()
-            y = np.where(y == 1, (n_pos + 1) / (n_pos + 2), 1 / (y.size - n_pos + 2))
-        self.a_, self.b_ = logistic_fit(s, y)
+        self.a_, self.b_ = logistic_fit(s, _platt_targets(y) if self.smoothed else y)
         return self
 
     def predict_proba(self, scores) -> np.ndarray:
@@ -158,16 +161,23 @@ class IsotonicCalibrator(Calibrator):
 
     Saved as its steps (``x_``, ``y_``) and applied with linear interpolation
     between them, clipped outside: exactly scikit-learn's ``predict``, without
-    pickling its object.
+    pickling its object. ``smoothed=True`` fits Platt's targets (see
+    :class:`PlattScaling`): at a low CTR the lowest steps often hold no click of
+    the validation data, and a predicted 0 costs an infinite logloss on the
+    first click there.
     """
 
     method = "isotonic"
     _state = ("x_", "y_")
 
+    def __init__(self, smoothed: bool = True):
+        self.smoothed = smoothed
+
     def fit(self, scores, labels) -> IsotonicCalibrator:
         from sklearn.isotonic import IsotonicRegression
 
         s, y = _checked(scores, labels)
+        y = _platt_targets(y) if self.smoothed else y
         iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(s, y)
         self.x_, self.y_ = iso.X_thresholds_, iso.y_thresholds_
         return self

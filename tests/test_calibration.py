@@ -56,10 +56,14 @@ def test_platt_is_scikit_learns_logistic_regression():
 
 def test_isotonic_predicts_exactly_like_scikit_learn():
     z, y, _ = logits()
-    ours = IsotonicCalibrator().fit(z[:20_000], y[:20_000])
+    ours = IsotonicCalibrator(smoothed=False).fit(z[:20_000], y[:20_000])
     theirs = IsotonicRegression(y_min=0, y_max=1, out_of_bounds="clip").fit(z[:20_000], y[:20_000])
     new = np.r_[z[20_000:], -50.0, 50.0]  # also outside the fitted range
     np.testing.assert_allclose(ours.predict_proba(new), theirs.predict(new), atol=1e-12)
+    assert theirs.predict(new).min() == 0.0  # a step without a click predicts 0 ...
+    smoothed = IsotonicCalibrator().fit(z[:20_000], y[:20_000]).predict_proba(new)
+    assert smoothed.min() > 0 and np.isfinite(M.logloss(y[20_000:], smoothed[:-2]))  # ... unless smoothed
+    assert M.logloss(y[20_000:], smoothed[:-2]) < M.logloss(y[20_000:], ours.predict_proba(new)[:-2])
 
 
 def test_histogram_binning_is_each_bins_click_rate():
