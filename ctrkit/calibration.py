@@ -286,7 +286,10 @@ def calibrator_from_dict(d: dict) -> Calibrator:
     kinds = {**CALIBRATORS, SegmentCalibrator.method: SegmentCalibrator}
     if not isinstance(d, dict) or d.get("method") not in kinds:
         raise ValueError(f"not a saved ctrkit calibrator (method {d.get('method') if isinstance(d, dict) else d!r})")
-    return kinds[d["method"]].from_dict(d)
+    try:
+        return kinds[d["method"]].from_dict(d)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"a saved {d['method']} calibrator with missing or unknown fields ({e})") from None
 
 
 def load_calibrator(path: str | Path) -> Calibrator:

@@ -8,7 +8,7 @@ from sklearn.linear_model import LogisticRegression
 from ctrkit import metrics as M
 from ctrkit.calibration import (
     CALIBRATORS, HistogramBinning, IsotonicCalibrator, PlattScaling, SegmentCalibrator, TemperatureScaling,
-    downsampling_correction, load_calibrator, make_calibrator,
+    calibrator_from_dict, downsampling_correction, load_calibrator, make_calibrator,
 )
 
 
@@ -121,5 +121,9 @@ def test_clear_errors():
         IsotonicCalibrator().fit([0.1, 0.2], [1])
     with pytest.raises(ValueError, match="unknown calibration method"):
         make_calibrator("beta")
+    with pytest.raises(ValueError, match="missing or unknown fields"):
+        calibrator_from_dict({"method": "platt", "params": {"smooth": True}, "state": {"a_": 1.0, "b_": 0.0}})
+    with pytest.raises(ValueError, match="not a saved ctrkit calibrator"):
+        calibrator_from_dict({"method": "beta"})
     with pytest.warns(UserWarning, match="take logits"):
         TemperatureScaling().fit(np.linspace(0.01, 0.99, 200), np.arange(200) % 2)
