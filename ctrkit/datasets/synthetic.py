@@ -18,6 +18,8 @@ model; in short, the true log-odds of a click is
 and ``p_click = sigmoid(logit)``. Conversions happen only after a click, with
 their own true probability ``p_conversion``. The structure below (which fields
 matter, which pairs interact) is fixed; the effect values are drawn from the seed.
+:func:`synthetic_truth` gives each field's share of the true logit, row by row
+(chapter 07 checks attribution methods against it).
 """
 
 from __future__ import annotations
@@ -233,3 +235,43 @@ def bayes_optimal_metrics(df: pd.DataFrame, label: str = LABEL, p: str = "p_clic
         "expected_logloss": float(-(qc * np.log(qc) + (1 - qc) * np.log(1 - qc)).mean()),
         "base_rate": float(y.mean()),
     }
+
+
+@dataclass
+class SyntheticTruth:
+    """The true effect of each field on rows of the twin (:func:`synthetic_truth`). Chapter 07."""
+
+    contributions: pd.DataFrame  # (N, 39): each field's share of the true logit, centred over the rows
+    effects: pd.Series  # mean |contribution| per field, largest first; 0 for fields without an effect
+    pairs: list[tuple[str, str]]  # the truly interacting pairs: categorical x categorical, then categorical x numeric
+    unobserved: pd.DataFrame  # the hour-of-day and per-user terms: in the logit, but in no field
+
+
+def synthetic_truth(rows: pd.DataFrame, seed: int = 0) -> SyntheticTruth:
+    """Each field's share of the true click logit on ``rows`` of ``synthetic_criteo(..., seed=seed)``. Chapter 07.
+
+    A field's share is its main effect plus half of each interaction it takes
+    part in (how Shapley values split a product of two fields), centred so that
+    it averages 0 over ``rows``. The shares plus the unobserved terms add up to
+    the true logit minus a constant: a ground truth for per-field attributions.
+    """
+    world = _make_world(seed)
+    codes = {f: pd.Index(world.vocab[f]).get_indexer(rows[f].astype(object).where(rows[f].notna(), None))
+             for f in SPARSE}  # value ranks, -1 where missing
+    dense = {k: rows[k].to_numpy(dtype=np.float64, na_value=np.nan) for k in DENSE}
+    hour = rows["ts"].dt.hour.to_numpy()
+    parts = _components(world, codes, dense, hour, rows["user_id"].to_numpy())
+    share = {f: np.zeros(len(rows)) for f in DENSE + SPARSE}
+    for name, values in parts.items():
+        if name in share:
+            share[name] += values
+        elif "x" in name:
+            a, b = name.split("x")
+            share[a] += values / 2
+            share[b] += values / 2
+    contributions = pd.DataFrame(share, index=rows.index)
+    contributions -= contributions.mean()
+    effects = contributions.abs().mean().sort_values(ascending=False, kind="stable")
+    pairs = [(a, b) for a, b, _ in CAT_CAT] + [(f, k) for f, k, _ in CAT_NUM]
+    unobserved = pd.DataFrame({"hour": parts["hour"], "user": parts["user"]}, index=rows.index)
+    return SyntheticTruth(contributions, effects, pairs, unobserved)
