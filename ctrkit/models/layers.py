@@ -111,6 +111,7 @@ class NumericEmbedding(nn.Module):
                  n_pieces: int = 8, sigma: float = 1.0):
         super().__init__()
         values, flagged = numeric_fields(spec)
+        self.names = values
         self.value_index = [spec.dense.index(v) for v in values]
         self.flag_index = [spec.dense.index(v + MISSING_SUFFIX) for v in flagged]
         self.flag_field = [values.index(v) for v in flagged]
