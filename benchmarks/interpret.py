@@ -47,13 +47,14 @@ def main() -> None:
     print(f"model {args.model}, torch threads {torch.get_num_threads()}, CPUs {os.cpu_count()}")
 
     def timed(name: str, fn, warm=None):
-        if warm is not None:
+        first = ""
+        if warm is not None:  # imports and compilation, reported apart
             start = time.perf_counter()
             warm()
-            print(f"{'':2}(first call: imports and compilation {time.perf_counter() - start:.1f} s)")
+            first = f"   (first call {time.perf_counter() - start:.1f} s)"
         start = time.perf_counter()
         fn()
-        print(f"{name:52s} {time.perf_counter() - start:6.2f} s")
+        print(f"{name:52s} {time.perf_counter() - start:6.2f} s{first}")
 
     timed(f"integrated gradients, {n:,} rows x {args.steps} steps", lambda: interpret.integrated_gradients(
         model, x_dense, x_sparse, n_steps=args.steps), warm=lambda: interpret.integrated_gradients(

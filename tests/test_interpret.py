@@ -121,12 +121,15 @@ def test_umap_is_deterministic(data):
 
 def test_synthetic_truth_adds_up_to_the_true_logit(data):
     *_, val = data
-    truth = synthetic_truth(val, seed=1)
+    truth = synthetic_truth(seed=1, rows=val)
     logit = np.log(val["p_click"] / (1 - val["p_click"]))
     total = truth.contributions.sum(axis=1) + truth.unobserved.sum(axis=1)
     assert np.ptp(logit - total) < 1e-9  # equal up to the intercept
     assert truth.contributions.shape == (len(val), 39) and np.allclose(truth.contributions.mean(), 0)
     assert truth.effects["C4"] == 0 and truth.effects["C6"] > 0.1 and truth.effects.is_monotonic_decreasing
     assert ("C1", "C9") in truth.pairs and len(truth.pairs) == 7
-    wrong_seed = synthetic_truth(val, seed=2)  # another world's effects do not add up
+    world = synthetic_truth(1, n_rows=20_000)  # measured on fresh rows of the same world: the same effects
+    assert set(world.effects.index[world.effects == 0]) == set(truth.effects.index[truth.effects == 0])
+    assert np.corrcoef(world.effects.reindex(truth.effects.index), truth.effects)[0, 1] > 0.95
+    wrong_seed = synthetic_truth(seed=2, rows=val)  # another world's effects do not add up
     assert np.ptp(logit - wrong_seed.contributions.sum(axis=1) - wrong_seed.unobserved.sum(axis=1)) > 1

@@ -247,14 +247,17 @@ class SyntheticTruth:
     unobserved: pd.DataFrame  # the hour-of-day and per-user terms: in the logit, but in no field
 
 
-def synthetic_truth(rows: pd.DataFrame, seed: int = 0) -> SyntheticTruth:
+def synthetic_truth(seed: int = 0, rows: pd.DataFrame | None = None, n_rows: int = 100_000) -> SyntheticTruth:
     """Each field's share of the true click logit on ``rows`` of ``synthetic_criteo(..., seed=seed)``. Chapter 07.
 
     A field's share is its main effect plus half of each interaction it takes
     part in (how Shapley values split a product of two fields), centred so that
     it averages 0 over ``rows``. The shares plus the unobserved terms add up to
     the true logit minus a constant: a ground truth for per-field attributions.
+    Without ``rows``, the truth is measured on ``n_rows`` fresh rows of the seed's world.
     """
+    if rows is None:
+        rows = synthetic_criteo(n_rows, seed=seed)
     world = _make_world(seed)
     codes = {f: pd.Index(world.vocab[f]).get_indexer(rows[f].astype(object).where(rows[f].notna(), None))
              for f in SPARSE}  # value ranks, -1 where missing
