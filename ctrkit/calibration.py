@@ -218,11 +218,15 @@ CALIBRATORS: dict[str, type[Calibrator]] = {
 }
 
 
-def make_calibrator(method: str, **params) -> Calibrator:
-    """A calibrator by name: ``temperature``, ``platt``, ``isotonic`` or ``histogram``."""
+def _calibrator_class(method: str) -> type[Calibrator]:
     if method not in CALIBRATORS:
         raise ValueError(f"unknown calibration method {method!r}; choose one of {', '.join(CALIBRATORS)}")
-    return CALIBRATORS[method](**params)
+    return CALIBRATORS[method]
+
+
+def make_calibrator(method: str, **params) -> Calibrator:
+    """A calibrator by name: ``temperature``, ``platt``, ``isotonic`` or ``histogram``."""
+    return _calibrator_class(method)(**params)
 
 
 class SegmentCalibrator(Calibrator):
@@ -238,8 +242,7 @@ class SegmentCalibrator(Calibrator):
     _state = ("global_", "segments_")
 
     def __init__(self, base: str = "platt", min_count: int = 1000):
-        if base not in CALIBRATORS:
-            raise ValueError(f"unknown calibration method {base!r}; choose one of {', '.join(CALIBRATORS)}")
+        _calibrator_class(base)  # an unknown name fails here, not at fit
         self.base, self.min_count = base, min_count
 
     def fit(self, scores, labels, segments) -> SegmentCalibrator:

@@ -110,15 +110,20 @@ def gauc(y_true, p, groups, return_counts: bool = False):
     return (value, int(both.sum()), int((~both).sum())) if return_counts else value
 
 
+def _positions(score: np.ndarray, ids: np.ndarray, n_groups: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ordered by group, best score first, earlier rows first among ties; and each one's 0-based position."""
+    order = np.lexsort((np.arange(score.size), -score, ids))
+    g = ids[order]
+    return order, np.arange(score.size) - np.searchsorted(g, np.arange(n_groups))[g]
+
+
 def top_k_mask(score, k: int, groups=None) -> np.ndarray:
     """True for the ``k`` highest-scored rows (per group when ``groups`` is given; earlier rows win ties)."""
     s = np.asarray(score, dtype=np.float64).ravel()
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
     ids, n_groups = _group_ids(np.zeros(s.size, int) if groups is None else groups, s.size)
-    order = np.lexsort((np.arange(s.size), -s, ids))  # by group, best score first, then row order
-    start = np.searchsorted(ids[order], np.arange(n_groups))
-    position = np.arange(s.size) - start[ids[order]]
+    order, position = _positions(s, ids, n_groups)
     mask = np.zeros(s.size, bool)
     mask[order[position < k]] = True
     return mask
@@ -135,11 +140,9 @@ def ndcg_at_k(y_true, p, groups, k: int = 10) -> float:
     discount = 1.0 / np.log2(np.arange(y.size) + 2.0)
 
     def dcg(score):
-        order = np.lexsort((np.arange(y.size), -score, ids))
-        g = ids[order]
-        position = np.arange(y.size) - np.searchsorted(g, np.arange(n_groups))[g]
+        order, position = _positions(score, ids, n_groups)
         gain = np.where(position < k, y[order] * discount[position], 0.0)
-        return np.bincount(g, weights=gain, minlength=n_groups)
+        return np.bincount(ids[order], weights=gain, minlength=n_groups)
 
     ideal = dcg(y)
     has_click = ideal > 0
@@ -367,7 +370,10 @@ def report(y_true, p, n_bins: int = 15) -> dict[str, float]:
     and ``calibration_intercept`` are ``nan``.
     """
     y, p = _arrays(y_true, p)
-    slope, intercept = calibration_slope_intercept(y, p) if np.ptp(p) > 0 else (np.nan, np.nan)  # nan: constant p
+    try:
+        slope, intercept = calibration_slope_intercept(y, p)
+    except ValueError:  # a constant prediction
+        slope = intercept = np.nan
     return {
         "auc": auc(y, p), "pr_auc": pr_auc(y, p), "logloss": logloss(y, p), "ne": normalized_entropy(y, p),
         "rig": relative_information_gain(y, p), "brier": brier(y, p),

@@ -63,6 +63,8 @@ def rank_pairs(scores: pd.DataFrame, pairs: list[tuple[str, str]]) -> pd.DataFra
     table = pd.DataFrame(upper, columns=["a", "b", "score"]).sort_values("score", ascending=False, kind="stable")
     table["rank"] = np.arange(1, len(table) + 1)
     lookup = {frozenset((a, b)): (s, r) for a, b, s, r in table.itertuples(index=False)}
-    rows = [{"pair": f"{a}×{b}", "score": lookup[frozenset((a, b))][0], "rank": lookup[frozenset((a, b))][1],
-             "percentile": 1 - (lookup[frozenset((a, b))][1] - 1) / len(table)} for a, b in pairs]
+    rows = []
+    for a, b in pairs:
+        score, rank = lookup[frozenset((a, b))]
+        rows.append({"pair": f"{a}×{b}", "score": score, "rank": rank, "percentile": 1 - (rank - 1) / len(table)})
     return pd.DataFrame(rows).set_index("pair")

@@ -58,14 +58,16 @@ class TokenModel(nn.Module):
         self.n_sparse = len(sparse.names)
         self.n_numeric = numeric.n_fields
         self.fields = list(numeric.names) + list(sparse.names)
-        # Which fields each token tensor carries: (tensor index, the fields' columns in (B, F)), in tokens() order.
-        self.slots, i = [], 0
+        # spans: tokens()[i:j] are the outputs of ``layer``; slots: token tensor i holds the fields of columns cols.
+        self.spans, i = [], 0
         for layer in self.layers:
-            if isinstance(layer, NumericEmbedding):
-                self.slots, i = self.slots + [(i, slice(0, self.n_numeric))], i + 1
-            else:
-                self.slots += [(i + f, slice(self.n_numeric + f, self.n_numeric + f + 1)) for f in range(self.n_sparse)]
-                i += self.n_sparse
+            n = 1 if isinstance(layer, NumericEmbedding) else self.n_sparse
+            self.spans.append((layer, i, i + n))
+            i += n
+        self.slots = [(i, slice(0, self.n_numeric)) for layer, i, _ in self.spans
+                      if isinstance(layer, NumericEmbedding)]
+        self.slots += [(i + f, slice(self.n_numeric + f, self.n_numeric + f + 1)) for layer, i, _ in self.spans
+                       if isinstance(layer, SparseEmbedding) for f in range(self.n_sparse)]
 
     def tokens(self, x_dense: torch.Tensor, x_sparse: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = []
@@ -76,12 +78,8 @@ class TokenModel(nn.Module):
         return tuple(t.detach() for t in out)
 
     def forward(self, *tokens: torch.Tensor) -> torch.Tensor:
-        substitute, i = {}, 0
-        for layer in self.layers:
-            if isinstance(layer, NumericEmbedding):
-                substitute[id(layer)], i = tokens[i], i + 1
-            else:
-                substitute[id(layer)], i = list(tokens[i:i + self.n_sparse]), i + self.n_sparse
+        substitute = {id(layer): tokens[i] if isinstance(layer, NumericEmbedding) else list(tokens[i:j])
+                      for layer, i, j in self.spans}
         B, device = tokens[0].shape[0], tokens[0].device
         hooks = [layer.register_forward_hook(lambda layer, inputs, output: substitute[id(layer)])
                  for layer in self.layers]

@@ -22,10 +22,10 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import yaml
 from safetensors.torch import load_file, save_file
+from scipy.special import expit
 from torch import nn
 
 from ctrkit import metrics
@@ -129,6 +129,33 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.M
     return model.to(device).eval(), pre, config
 
 
+def _run_data(config: RunConfig, data_dir: str | Path | None) -> Path:
+    """The prepared data a run is scored on: ``data_dir``, or the directory it was trained on."""
+    data_dir = Path(data_dir or config.data or "")
+    _check_data(data_dir)
+    return data_dir
+
+
+def _split_scores(model: nn.Module, config: RunConfig, data, split: str, calibrator=None, logits=None) -> dict:
+    """The metrics of one labelled split, and of its calibrated probabilities when there is a calibrator."""
+    if data.y is None:
+        raise ValueError(f"the {split} split has no labels to evaluate against")
+    if logits is None:
+        logits = predict_logits(model, data, config.train.eval_batch_size, "cpu")
+    y = data.y.numpy()
+    scores = label_metrics(y, expit(logits))
+    if calibrator is not None:
+        scores["calibrated"] = {"method": calibrator.method, **metrics.report(y, calibrator.predict_proba(logits))}
+    return scores
+
+
+def _merge_metrics(path: Path, scores: dict[str, dict]) -> None:
+    """Put each split's scores into the run's metrics.json, keeping the splits already there."""
+    metrics_path = path / METRICS_FILE
+    result = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    _write_metrics(path, result | scores)
+
+
 def evaluate_run(path: str | Path, split: str = "test", data_dir: str | Path | None = None) -> dict:
     """Metrics of a run on one split of its data; merged into the run's metrics.json under the split name.
 
@@ -137,20 +164,10 @@ def evaluate_run(path: str | Path, split: str = "test", data_dir: str | Path | N
     """
     path = Path(path)
     model, _, config = load_run(path)
-    data_dir = Path(data_dir or config.data or "")
-    _check_data(data_dir)
-    data = load_tensors(data_dir, split, config.labels)
-    if data.y is None:
-        raise ValueError(f"the {split} split has no labels to evaluate against")
-    logits, y = predict_logits(model, data, config.train.eval_batch_size, "cpu"), data.y.numpy()
-    scores = label_metrics(y, 1.0 / (1.0 + np.exp(-logits)))
-    if (path / CALIBRATOR_FILE).exists():
-        calibrator = load_calibrator(path / CALIBRATOR_FILE)
-        scores["calibrated"] = {"method": calibrator.method, **metrics.report(y, calibrator.predict_proba(logits))}
-    metrics_path = path / METRICS_FILE
-    result = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    result[split] = scores
-    _write_metrics(path, result)
+    data = load_tensors(_run_data(config, data_dir), split, config.labels)
+    calibrator = load_calibrator(path / CALIBRATOR_FILE) if (path / CALIBRATOR_FILE).exists() else None
+    scores = _split_scores(model, config, data, split, calibrator)
+    _merge_metrics(path, {split: scores})
     return scores
 
 
@@ -164,11 +181,15 @@ def calibrate_run(path: str | Path, method: str = "isotonic", data_dir: str | Pa
     model, _, config = load_run(path)
     if len(config.labels) != 1:
         raise ValueError(f"calibrate works on single-label runs; this run predicts {', '.join(config.labels)}")
-    data_dir = Path(data_dir or config.data or "")
-    _check_data(data_dir)
+    data_dir = _run_data(config, data_dir)
     val = load_tensors(data_dir, "val", config.labels)
-    calibrator = make_calibrator(method)
-    calibrator.fit(predict_logits(model, val, config.train.eval_batch_size, "cpu"), val.y.numpy())
+    if val.y is None:
+        raise ValueError("the val split has no labels to fit a calibrator on")
+    logits = predict_logits(model, val, config.train.eval_batch_size, "cpu")
+    calibrator = make_calibrator(method).fit(logits, val.y.numpy())
     calibrator.save(path / CALIBRATOR_FILE)
-    splits = ["val"] + (["test"] if (data_dir / "test_data.parquet").exists() else [])
-    return {split: evaluate_run(path, split, data_dir) for split in splits}
+    result = {"val": _split_scores(model, config, val, "val", calibrator, logits)}
+    if (data_dir / "test_data.parquet").exists():
+        result["test"] = _split_scores(model, config, load_tensors(data_dir, "test", config.labels), "test", calibrator)
+    _merge_metrics(path, result)
+    return result
