@@ -95,6 +95,14 @@ def test_train_then_evaluate(prepared, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["test"]["auc"] == pytest.approx(report["test"]["auc"], abs=1e-12)
 
 
+def test_train_is_deterministic(prepared, tmp_path, capsys):
+    """The same command gives the same weights: train_run seeds before it builds the model."""
+    for name in ("a", "b"):
+        assert main(["train", "--config", str(CONFIGS / "fm.yaml"), "--data", str(prepared),
+                     "--out", str(tmp_path / name), "--epochs", "1", "--quiet"]) == 0
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (tmp_path / "b" / "model.safetensors").read_bytes()
+
+
 @pytest.mark.parametrize("method", ["temperature", "platt", "isotonic", "histogram"])
 def test_calibrate_then_evaluate(prepared, tmp_path, capsys, method):
     run = tmp_path / "runs" / "lr"

@@ -92,6 +92,7 @@ def train_run(config: RunConfig, data_dir: str | Path, out: str | Path, resume: 
     if not resume and (out / CONFIG_FILE).exists():
         raise FileExistsError(f"{out} already holds a run; pick another --out, delete it, or pass --resume")
     pre = load_preprocessor(data_dir)
+    torch.manual_seed(config.train.seed)  # the initial weights; models never seed themselves
     model = build(config.model, pre.spec, **config.hparams)
     train, val = (load_tensors(data_dir, s, config.labels) for s in ("train", "val"))
     out.mkdir(parents=True, exist_ok=True)
