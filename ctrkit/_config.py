@@ -5,34 +5,38 @@ from __future__ import annotations
 from typing import Any
 
 
+class ConfigError(ValueError):
+    """A setting a user wrote that ctrkit cannot use: one line naming the setting."""
+
+
 def coerce(where: str, value: Any, default: Any) -> Any:
     """``value`` checked against the type of ``default`` (lists become tuples, ints may stand for floats)."""
     if value is None or default is None:
         return value
     if isinstance(default, bool):
         if not isinstance(value, bool):
-            raise ValueError(f"{where} must be true or false, got {value!r}")
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
     elif isinstance(default, int):
         if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(f"{where} must be an integer, got {value!r}")
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
     elif isinstance(default, float):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ValueError(f"{where} must be a number, got {value!r}")
+            raise ConfigError(f"{where} must be a number, got {value!r}")
         return float(value)
     elif isinstance(default, tuple):
         if not isinstance(value, (list, tuple)):
-            raise ValueError(f"{where} must be a list, got {value!r}")
+            raise ConfigError(f"{where} must be a list, got {value!r}")
         return tuple(value)
     elif isinstance(default, str) and not isinstance(value, str):
-        raise ValueError(f"{where} must be a string, got {value!r}")
+        raise ConfigError(f"{where} must be a string, got {value!r}")
     return value
 
 
 def fill(defaults: dict[str, Any], values: dict[str, Any], where: str) -> dict[str, Any]:
     """Check ``values`` against ``defaults`` (names and types); returns the checked values only."""
     if not isinstance(values, dict):
-        raise ValueError(f"{where} must be a mapping of names to values, got {values!r}")
+        raise ConfigError(f"{where} must be a mapping of names to values, got {values!r}")
     unknown = sorted(set(values) - set(defaults))
     if unknown:
-        raise ValueError(f"{where} has no setting {unknown[0]!r}; known: {', '.join(defaults)}")
+        raise ConfigError(f"{where} has no setting {unknown[0]!r}; known: {', '.join(defaults)}")
     return {k: coerce(f"{where}: {k!r}", v, defaults[k]) for k, v in values.items()}

@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
+from ctrkit.datasets.criteo import DataError
 from ctrkit.metrics import logistic_fit
 
 
@@ -48,14 +49,14 @@ def downsampling_correction(p, w: float) -> np.ndarray:
 def _checked(scores, labels=None) -> tuple[np.ndarray, np.ndarray | None]:
     s = np.asarray(scores, dtype=np.float64).ravel()
     if not np.isfinite(s).all():
-        raise ValueError("scores contain NaN or infinite values")
+        raise DataError("scores contain NaN or infinite values")
     if labels is None:
         return s, None
     y = np.asarray(labels, dtype=np.float64).ravel()
     if y.size != s.size:
-        raise ValueError(f"scores and labels have different lengths: {s.size} and {y.size}")
+        raise DataError(f"scores and labels have different lengths: {s.size} and {y.size}")
     if not np.isin(y, (0.0, 1.0)).all() or y.min() == y.max():
-        raise ValueError("labels must be 0/1 with both classes present")
+        raise DataError("labels must be 0/1 with both classes present")
     if s.size > 100 and s.min() >= 0 and s.max() <= 1:
         warnings.warn("every score lies in [0, 1]: calibrators take logits; for probabilities pass "
                       "ctrkit.metrics.logit(p)", stacklevel=3)
@@ -288,20 +289,33 @@ class SegmentCalibrator(Calibrator):
 def calibrator_from_dict(d: dict) -> Calibrator:
     kinds = {**CALIBRATORS, SegmentCalibrator.method: SegmentCalibrator}
     if not isinstance(d, dict) or d.get("method") not in kinds:
-        raise ValueError(f"not a saved ctrkit calibrator (method {d.get('method') if isinstance(d, dict) else d!r})")
+        raise DataError(f"not a saved ctrkit calibrator (method {d.get('method') if isinstance(d, dict) else d!r})")
     try:
         return kinds[d["method"]].from_dict(d)
     except (KeyError, TypeError) as e:
-        raise ValueError(f"a saved {d['method']} calibrator with missing or unknown fields ({e})") from None
+        raise DataError(f"a saved {d['method']} calibrator with missing or unknown fields ({e})") from None
 
 
-def load_calibrator(path: str | Path) -> Calibrator:
-    """A calibrator saved with :meth:`Calibrator.save` (JSON; nothing is unpickled)."""
+def _read_json(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no calibrator at {path}")
     try:
-        d = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
-    return calibrator_from_dict(d)
+        raise DataError(f"{path} is not valid JSON: {e}") from None
+
+
+def load_calibrator(path: str | Path) -> Calibrator:
+    """A calibrator saved with :meth:`Calibrator.save` (JSON; nothing is unpickled)."""
+    return calibrator_from_dict(_read_json(path))
+
+
+def save_calibrators(path: str | Path, calibrators: dict[str, Calibrator]) -> None:
+    """One calibrator per label in one JSON file (a run's ``calibrator.json``)."""
+    Path(path).write_text(json.dumps({label: c.to_dict() for label, c in calibrators.items()}, indent=1))
+
+
+def load_calibrators(path: str | Path) -> dict[str, Calibrator]:
+    """The ``{label: calibrator}`` of :func:`save_calibrators`."""
+    return {label: calibrator_from_dict(d) for label, d in _read_json(path).items()}

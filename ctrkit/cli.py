@@ -1,7 +1,9 @@
-"""The ``ctrkit`` command line: ``prepare`` (chapter 02), ``train`` and ``evaluate`` (chapter 05), ``calibrate`` (chapter 06).
+"""The ``ctrkit`` command line: ``prepare`` (chapter 02), ``train`` and ``evaluate`` (chapter 05),
+``calibrate`` (chapter 06), ``predict`` (batch prediction with :class:`ctrkit.Predictor`).
 
-Errors a user can make (a missing file, a bad option value) print one line and
-exit with status 2; a traceback means a bug in ctrkit.
+Errors a user can make (a missing file, bad data, a bad config or option value:
+``DataError``, ``ConfigError`` and the file errors) print one line and exit
+with status 2; anything else is a traceback, because it is a bug in ctrkit.
 """
 
 from __future__ import annotations
@@ -13,8 +15,13 @@ import time
 import warnings
 from pathlib import Path
 
+from ctrkit._config import ConfigError
 from ctrkit.calibration import CALIBRATORS
 from ctrkit.datasets import DataError
+
+# The errors a user can cause; they print one line. Everything else is a bug and keeps its traceback.
+USER_ERRORS = (DataError, ConfigError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError,
+               PermissionError)
 
 # What `ctrkit calibrate` prints for each split, before and after calibration (all of it is in metrics.json).
 _CALIBRATION_SUMMARY = ("auc", "logloss", "ne", "brier", "ece", "mce", "calibration_ratio")
@@ -27,7 +34,16 @@ def _fractions(text: str) -> tuple[float, float, float]:
         raise argparse.ArgumentTypeError(f"expected three numbers like 0.8,0.1,0.1, got {text!r}") from None
     if len(parts) != 3:
         raise argparse.ArgumentTypeError(f"expected three numbers like 0.8,0.1,0.1, got {text!r}")
+    if min(parts) < 0 or abs(sum(parts) - 1) > 1e-9 or parts[0] == 0:
+        raise argparse.ArgumentTypeError(f"expected three non-negative fractions summing to 1 (train > 0), got {text!r}")
     return parts
+
+
+def _names(text: str) -> tuple[str, ...]:
+    names = tuple(x.strip() for x in text.split(",") if x.strip())
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected column names like click,conversion, got {text!r}")
+    return names
 
 
 def _positive(text: str) -> int:
@@ -58,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("data/processed"))
     p.add_argument("--split", choices=["random", "time"], default="random")
     p.add_argument("--fractions", type=_fractions, default=(0.8, 0.1, 0.1), help="train,val,test (default 0.8,0.1,0.1)")
+    p.add_argument("--labels", type=_names, help="label columns to keep, e.g. click,conversion "
+                   "(default: the source's own: click for Criteo, click,conversion for synthetic)")
     p.add_argument("--dense", choices=["log", "standard", "bins"], default="log", help="dense transform")
     p.add_argument("--n-bins", type=_positive, default=16)
     p.add_argument("--min-count", type=_positive, default=2, help="rarer categorical values become OOV")
@@ -85,6 +103,15 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--run", type=Path, required=True, help="a run directory written by `ctrkit train`")
     c.add_argument("--method", choices=list(CALIBRATORS), default="isotonic")
     c.add_argument("--data", type=Path, help="prepared data (default: the directory the run was trained on)")
+
+    r = commands.add_parser("predict", help="batch prediction: raw rows in, one probability column per label out")
+    r.add_argument("--run", type=Path, required=True, help="a run directory written by `ctrkit train`")
+    r.add_argument("--input", type=Path, required=True, help="a Criteo file (plain or .gz, with or without labels) "
+                   "or a parquet file of raw columns")
+    r.add_argument("--output", type=Path, required=True, help="the parquet file to write (row, p_<label>…)")
+    r.add_argument("--chunk-rows", type=_positive, default=200_000, help="rows per streamed chunk")
+    r.add_argument("--raw", action="store_true", help="uncalibrated probabilities even when the run has calibrators")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -103,21 +130,24 @@ def _train(args: argparse.Namespace) -> dict:
 def _prepare(args: argparse.Namespace) -> dict:
     from ctrkit.preprocessing import CTRPreprocessor, prepare_criteo, prepare_frame
 
+    from ctrkit.datasets import SYNTHETIC_LABELS
+
+    labels = args.labels or (SYNTHETIC_LABELS if args.source == "synthetic" else None)
     pre = CTRPreprocessor(
         dense_transform=args.dense, n_bins=args.n_bins, min_count=args.min_count,
-        hash_threshold=args.hash_threshold, hash_buckets=args.hash_buckets, seed=args.seed,
+        hash_threshold=args.hash_threshold, hash_buckets=args.hash_buckets, labels=labels, seed=args.seed,
     )
     common = dict(preprocessor=pre, how=args.split, fractions=args.fractions, seed=args.seed)
     if args.source == "synthetic":
         if args.input is not None:
-            raise DataError("--input is for --source criteo; the synthetic source generates its data")
+            raise ConfigError("--input is for --source criteo; the synthetic source generates its data")
         from ctrkit.datasets import synthetic_criteo
 
         df = synthetic_criteo(args.rows or 200_000, seed=args.seed, base_rate=args.base_rate)
         counts = prepare_frame(df, args.out, **common)
     else:
         if args.input is None:
-            raise DataError("--source criteo needs --input PATH (a Criteo train.txt or test.txt, plain or .gz)")
+            raise ConfigError("--source criteo needs --input PATH (a Criteo train.txt or test.txt, plain or .gz)")
         counts = prepare_criteo(args.input, args.out, chunk_rows=args.chunk_rows, strict=args.strict,
                                 max_rows=args.rows, progress=not args.quiet, **common)
     return counts
@@ -146,16 +176,28 @@ def main(argv: list[str] | None = None) -> int:
             from ctrkit.training import calibrate_run
 
             result = calibrate_run(args.run, args.method, args.data)
-            summary = {split: {"before": {k: s[k] for k in _CALIBRATION_SUMMARY},
-                               "after": {k: s["calibrated"][k] for k in _CALIBRATION_SUMMARY}}
-                       for split, s in result.items()}
-            print(json.dumps({"run": str(args.run), "method": args.method, **summary}))
-    except (DataError, FileNotFoundError, FileExistsError, IsADirectoryError, PermissionError, ValueError,
-            KeyError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        print(f"ctrkit: error: {message}", file=sys.stderr)
+            print(json.dumps({"run": str(args.run), "method": args.method,
+                              **{split: _calibration_summary(s) for split, s in result.items()}}))
+        elif args.command == "predict":
+            from ctrkit.predictor import Predictor
+
+            rows = Predictor.from_run(args.run).predict_file(args.input, args.output, args.chunk_rows,
+                                                             calibrated=not args.raw, progress=not args.quiet)
+            seconds = time.perf_counter() - start
+            print(json.dumps({"run": str(args.run), "output": str(args.output), "rows": rows,
+                              "seconds": round(seconds, 2), "rows_per_s": round(rows / seconds)}))
+    except USER_ERRORS as e:
+        print(f"ctrkit: error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def _calibration_summary(scores: dict) -> dict:
+    """Before and after calibration, per label when there are several."""
+    if "calibrated" not in scores:
+        return {label: _calibration_summary(s) for label, s in scores.items()}
+    return {"before": {k: scores[k] for k in _CALIBRATION_SUMMARY},
+            "after": {k: scores["calibrated"][k] for k in _CALIBRATION_SUMMARY}}
 
 
 if __name__ == "__main__":

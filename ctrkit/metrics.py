@@ -24,6 +24,8 @@ import pandas as pd
 from scipy.special import expit
 from scipy.stats import rankdata
 
+from ctrkit.datasets.criteo import DataError  # a metric undefined on the data given is the data's problem
+
 SCHEMES = ("width", "mass")
 
 
@@ -33,7 +35,7 @@ def _arrays(y_true, p) -> tuple[np.ndarray, np.ndarray]:
     if y.shape != p.shape:
         raise ValueError(f"y_true and p have different lengths: {y.size} and {p.size}")
     if y.size == 0:
-        raise ValueError("no rows to score")
+        raise DataError("no rows to score")
     return y, p
 
 
@@ -55,7 +57,7 @@ def auc(y_true, p) -> float:
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
     if n_pos == 0 or n_neg == 0:
-        raise ValueError("AUC is undefined when only one class is present")
+        raise DataError("AUC is undefined when only one class is present")
     ranks = rankdata(p)
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
@@ -69,7 +71,7 @@ def pr_auc(y_true, p) -> float:
     y = y.astype(bool)
     n_pos = int(y.sum())
     if n_pos == 0:
-        raise ValueError("PR-AUC is undefined without positives")
+        raise DataError("PR-AUC is undefined without positives")
     order = np.argsort(-s, kind="mergesort")
     s, y = s[order], y[order]
     last = np.r_[np.flatnonzero(np.diff(s)), y.size - 1]  # the last row of each tied score
@@ -104,7 +106,7 @@ def gauc(y_true, p, groups, return_counts: bool = False):
     rank_pos = np.bincount(g, weights=rank * yy, minlength=n_groups)
     both = (n_pos > 0) & (n_pos < n)
     if not both.any():
-        raise ValueError("GAUC is undefined: no group has both a click and a non-click")
+        raise DataError("GAUC is undefined: no group has both a click and a non-click")
     auc_g = (rank_pos[both] - n_pos[both] * (n_pos[both] + 1) / 2) / (n_pos[both] * (n[both] - n_pos[both]))
     value = float(np.average(auc_g, weights=n[both]))
     return (value, int(both.sum()), int((~both).sum())) if return_counts else value
@@ -147,7 +149,7 @@ def ndcg_at_k(y_true, p, groups, k: int = 10) -> float:
     ideal = dcg(y)
     has_click = ideal > 0
     if not has_click.any():
-        raise ValueError("NDCG is undefined: no group has a click")
+        raise DataError("NDCG is undefined: no group has a click")
     return float((dcg(p)[has_click] / ideal[has_click]).mean())
 
 
@@ -179,7 +181,7 @@ def logloss(y_true, p, eps: float = 1e-7) -> float:
 
 def _entropy(rate: float) -> float:
     if not 0 < rate < 1:
-        raise ValueError("normalized entropy is undefined when only one class is present")
+        raise DataError("normalized entropy is undefined when only one class is present")
     return float(-(rate * np.log(rate) + (1 - rate) * np.log1p(-rate)))
 
 
@@ -258,7 +260,7 @@ def calibration_ratio(y_true, p) -> float:
     """Predicted CTR / observed CTR (Σp / Σy): 1.0 is calibrated on average, 1.5 overpredicts by half."""
     y, p = _arrays(y_true, p)
     if y.sum() == 0:
-        raise ValueError("the calibration ratio is undefined without clicks")
+        raise DataError("the calibration ratio is undefined without clicks")
     return float(p.sum() / y.sum())
 
 
@@ -327,7 +329,7 @@ def calibration_slope_intercept(y_true, p) -> tuple[float, float]:
     y, p = _arrays(y_true, p)
     z = logit(p)
     if np.ptp(z) == 0:
-        raise ValueError("the calibration slope is undefined for a constant prediction")
+        raise DataError("the calibration slope is undefined for a constant prediction")
     return logistic_fit(z, y)
 
 
@@ -351,7 +353,7 @@ def roas(y_true, spend, value_per_click) -> float:
     y = np.asarray(y_true, dtype=np.float64)
     total = float(np.sum(spend))
     if total <= 0:
-        raise ValueError("ROAS is undefined without spend")
+        raise DataError("ROAS is undefined without spend")
     return float(np.sum(y * np.asarray(value_per_click, dtype=np.float64)) / total)
 
 

@@ -31,7 +31,7 @@ def test_prepare_criteo_streams_a_file(tmp_path, small_df, capsys):
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert rows == {"train": 4000, "val": 500, "test": 500}
     train = pq.read_table(out / "train_data.parquet").to_pandas()
-    assert (train["label"].to_numpy() == small_df["label"].to_numpy()[:4000]).all()  # file order kept
+    assert (train["click"].to_numpy() == small_df["click"].to_numpy()[:4000]).all()  # file order kept
 
 
 def test_streamed_and_in_memory_preprocessing_agree(tmp_path, small_df):
@@ -114,7 +114,7 @@ def test_calibrate_then_evaluate(prepared, tmp_path, capsys, method):
     assert printed["method"] == method and set(printed) >= {"val", "test"}
     assert printed["test"]["before"]["auc"] > 0.5 and printed["test"]["after"]["ece"] >= 0
     saved = json.loads((run / "calibrator.json").read_text())
-    assert saved["method"] == method
+    assert saved["click"]["method"] == method  # one calibrator per label
     written = json.loads((run / "metrics.json").read_text())
     assert {"auc", "pr_auc", "logloss", "ne", "brier", "ece", "mce", "calibrated"} <= set(written)
     assert {"auc", "pr_auc", "logloss", "ne", "brier", "ece", "mce"} <= set(written["calibrated"])

@@ -24,9 +24,9 @@ def train_file(tmp_path, small_df):
 def test_round_trip_is_exact(tmp_path, small_df):
     df = small_df.head(500)
     back = read_criteo(write_criteo(df, tmp_path / "t.txt"))
-    assert list(back.columns) == ["label"] + DENSE + SPARSE
+    assert list(back.columns) == ["click"] + DENSE + SPARSE
     pd.testing.assert_frame_equal(back[DENSE], df[DENSE].astype("float64"))
-    assert (back["label"].to_numpy() == df["label"].to_numpy()).all()
+    assert (back["click"].to_numpy() == df["click"].to_numpy()).all()
     for c in SPARSE:
         assert back[c].isna().equals(df[c].isna())
         assert (back[c].dropna().to_numpy() == df[c].dropna().to_numpy()).all()
@@ -40,9 +40,9 @@ def test_raw_format(train_file):
 
 
 def test_test_file_without_label_is_detected(tmp_path, small_df):
-    path = write_criteo(small_df.head(100).drop(columns="label"), tmp_path / "test.txt")
+    path = write_criteo(small_df.head(100).drop(columns="click"), tmp_path / "test.txt")
     df = read_criteo(path)
-    assert "label" not in df.columns and len(df) == 100 and len(df.columns) == 39
+    assert "click" not in df.columns and len(df) == 100 and len(df.columns) == 39
 
 
 def test_gzip(tmp_path, small_df):
@@ -102,7 +102,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, make, message):
 
 def test_writer_needs_the_schema(tmp_path):
     with pytest.raises(DataError, match="columns missing"):
-        write_criteo(pd.DataFrame({"label": [1]}), tmp_path / "x.txt")
+        write_criteo(pd.DataFrame({"click": [1]}), tmp_path / "x.txt")
 
 
 def test_all_missing_integer_column_reads(tmp_path, small_df):

@@ -4,7 +4,7 @@ import torch
 from ctrkit.preprocessing import BatchLoader, CTRPreprocessor, CTRTensors
 
 
-def _tensors(df, labels=("label",)):
+def _tensors(df, labels=("click",)):
     pre = CTRPreprocessor().fit(df)
     return CTRTensors.from_frame(pre.transform(df), pre.spec, labels)
 
@@ -13,9 +13,9 @@ def test_from_frame(small_df):
     t = _tensors(small_df)
     assert t.x_dense.dtype == torch.float32 and t.x_dense.shape == (5_000, 26)
     assert t.x_sparse.dtype == torch.int64 and t.x_sparse.shape == (5_000, 26)
-    assert t.y.shape == (5_000,) and torch.equal(t.y, torch.from_numpy(small_df["label"].to_numpy(np.float32)))
-    assert _tensors(small_df, ("label", "conversion")).y.shape == (5_000, 2)
-    assert _tensors(small_df.drop(columns=["label", "conversion"])).y is None
+    assert t.y.shape == (5_000,) and torch.equal(t.y, torch.from_numpy(small_df["click"].to_numpy(np.float32)))
+    assert _tensors(small_df, ("click", "conversion")).y.shape == (5_000, 2)
+    assert _tensors(small_df.drop(columns=["click", "conversion"])).y is None
 
 
 def test_batches_cover_every_row_once(small_df):

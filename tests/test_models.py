@@ -57,7 +57,7 @@ def test_attention_maps(data, name):
     fused = model(t.x_dense[:32], t.x_sparse[:32])
     logits, maps = model(t.x_dense[:32], t.x_sparse[:32], return_attn=True)
     torch.testing.assert_close(logits, fused, atol=1e-5, rtol=1e-5)
-    tokens = spec.n_fields - len(spec.dense) // 2 + (name == "transformer")  # 39 fields (+ [CLS])
+    tokens = spec.n_fields + (name == "transformer")  # 39 fields (+ [CLS])
     for w in maps:
         assert w.shape == (32, 2, tokens, tokens)
         torch.testing.assert_close(w.sum(-1), torch.ones(32, 2, tokens))
@@ -95,39 +95,29 @@ def test_embedding_options(data):
     assert emb.tables[emb.owner_index[i6]].num_embeddings == size
     with pytest.raises(ValueError, match="both must be categorical"):
         SparseEmbedding(spec, shared={"I1": "C6"})
-    auto = FeatureEmbedding(spec, dim=None)
-    assert auto.sparse.dims == [s.embed_dim for s in spec.sparse]
-    assert auto.flat(t.x_dense[:4], t.x_sparse[:4]).shape == (4, auto.out_features)
-    with pytest.raises(ValueError, match="one embedding size"):
-        auto(t.x_dense[:4], t.x_sparse[:4])
+    tokens = FeatureEmbedding(spec, dim=8)(t.x_dense[:4], t.x_sparse[:4])
+    assert tokens.shape == (4, spec.n_fields, 8)
 
 
 def test_embedding_l2_penalty_and_dropout(data):
     spec, t = data
     emb = SparseEmbedding(spec, dim=4, l2=0.5)
-    emb(t.x_sparse[:16])  # a training forward without frequencies computes no penalty ...
-    with pytest.raises(RuntimeError, match="set_frequencies"):  # ... and asking for it says why
-        embedding_penalty(torch.nn.Sequential(emb))
+    with pytest.raises(RuntimeError, match="set_frequencies"):  # a penalty without frequencies says why
+        embedding_penalty(torch.nn.Sequential(emb), t.x_sparse[:16])
     set_frequencies(torch.nn.Sequential(emb), t.x_sparse)
-    emb(t.x_sparse[:16])
     expected = 0.0  # every distinct row of the batch once, divided by its count in the training ids
     for i, table in enumerate(emb.tables):
         ids = t.x_sparse[:, i]
         for j in torch.unique(ids[:16]).tolist():
             expected += table.weight[j].pow(2).sum() / (ids == j).sum()
-    torch.testing.assert_close(emb.penalty, 0.5 * expected)
-    expected = 0.5 * expected
+    torch.testing.assert_close(embedding_penalty(torch.nn.Sequential(emb), t.x_sparse[:16]), 0.5 * expected)
     counts = torch.bincount(t.x_sparse[:, 0], minlength=emb.tables[0].num_embeddings).float()
-    torch.testing.assert_close(emb.frequency_0, counts.clamp(min=1.0))  # unseen rows count as 1
-    holder = torch.nn.Sequential(emb)
-    torch.testing.assert_close(embedding_penalty(holder), expected)
-    assert emb.penalty is None, "a penalty is consumed once"
-    emb.eval()
-    emb(t.x_sparse[:16])
-    assert emb.penalty is None, "no penalty outside training"
+    torch.testing.assert_close(emb.tables[0].frequency, counts.clamp(min=1.0))  # unseen rows count as 1
+    assert not any("frequency" in k for k in emb.state_dict()), "counts come from the data, not the weights file"
+    assert embedding_penalty(SparseEmbedding(spec, dim=4), t.x_sparse[:16]) == 0.0  # no l2, no penalty
     drop = SparseEmbedding(spec, dim=4, dropout=0.5)
     torch.manual_seed(0)
-    out = torch.stack(drop(t.x_sparse[:2000]), 1)  # (B, F, D)
+    out = drop(t.x_sparse[:2000])  # (B, F, D)
     zero_rows = (out.abs().sum(-1) == 0).float().mean().item()
     assert 0.45 < zero_rows < 0.55, "whole field vectors are dropped"
 
@@ -139,7 +129,8 @@ def test_numeric_embeddings(data, kind):
     tokens = model.embedding.dense(t.x_dense[:8])
     assert tokens.shape == (8, 13, 16) and torch.isfinite(tokens).all()
     x = t.x_dense[:8].clone()
-    x[:, spec.dense.index("I1_missing")] = 1 - x[:, spec.dense.index("I1_missing")]
+    flag = spec.dense_index("I1", "missing")
+    x[:, flag] = 1 - x[:, flag]
     changed = (model.embedding.dense(x) - tokens).abs().sum(-1)  # (B, F_n)
     with torch.no_grad():
         model.embedding.dense.missing.fill_(1.0)

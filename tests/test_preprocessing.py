@@ -5,7 +5,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from ctrkit.datasets import DENSE, SPARSE, split
+from ctrkit.datasets import DENSE, SPARSE, DataError, split
 from ctrkit.preprocessing import MISSING, OOV, CTRPreprocessor, FeatureSpec, suggest_embed_dim
 
 
@@ -22,14 +22,16 @@ def fitted(parts):
 def test_transform_shapes_and_types(fitted, parts):
     out = fitted.transform(parts[1])
     spec = fitted.spec
-    assert spec.dense == tuple(DENSE) + tuple(f"{c}_missing" for c in DENSE)
+    assert spec.dense_names == tuple(DENSE) + tuple(f"{c}_missing" for c in DENSE)
+    assert [(c.field, c.role) for c in spec.dense] == [(c, "value") for c in DENSE] + [(c, "missing") for c in DENSE]
+    assert spec.fields == tuple(DENSE + SPARSE) and spec.n_fields == 39
     assert [s.name for s in spec.sparse] == SPARSE
     assert len(out) == len(parts[1])
-    assert out[list(spec.dense)].dtypes.eq(np.float32).all()
+    assert out[list(spec.dense_names)].dtypes.eq(np.float32).all()
     assert out[SPARSE].dtypes.eq(np.int32).all()
     for s in spec.sparse:
         assert out[s.name].between(0, s.vocab_size - 1).all()
-    assert {"label", "p_click", "user_id", "ts", "conversion"} <= set(out.columns)
+    assert {"click", "p_click", "user_id", "ts", "conversion"} <= set(out.columns)
 
 
 def test_dense_log_scaling_standardises_training_data(fitted, parts):
@@ -86,7 +88,7 @@ def test_bins_become_tokens(parts):
 
 def test_standard_scaling(parts):
     pre = CTRPreprocessor(dense_transform="standard", missing_indicator=False).fit(parts[0])
-    assert pre.spec.dense == tuple(DENSE)
+    assert pre.spec.dense_names == tuple(DENSE) and pre.spec.dense_index("I1", "missing") is None
     x = parts[0]["I5"].dropna().to_numpy()
     assert pre.mean_["I5"] == pytest.approx(x.mean()) and pre.std_["I5"] == pytest.approx(x.std())
 
@@ -126,7 +128,7 @@ def test_unfitted_and_bad_settings_fail_clearly(parts):
         CTRPreprocessor().transform(parts[0])
     with pytest.raises(ValueError, match="dense_transform"):
         CTRPreprocessor(dense_transform="sqrt").fit(parts[0])
-    with pytest.raises(KeyError, match="I1"):
+    with pytest.raises(DataError, match="columns missing from the data: I1"):
         CTRPreprocessor().fit(parts[0].drop(columns="I1"))
 
 
@@ -138,4 +140,4 @@ def test_suggested_embedding_sizes():
 
 def test_spec_round_trips_through_a_dict(fitted):
     assert FeatureSpec.from_dict(json.loads(json.dumps(fitted.spec.to_dict()))) == fitted.spec
-    assert fitted.spec.n_fields == 26 + 26
+    assert fitted.spec.n_fields == 13 + 26  # fields, not columns: the 13 missing flags belong to their fields

@@ -14,7 +14,7 @@ def test_deterministic_per_seed(small_df):
 
 def test_schema_and_quirks(small_df):
     df = small_df
-    assert list(df.columns[:40]) == ["label"] + DENSE + SPARSE
+    assert list(df.columns[:40]) == ["click"] + DENSE + SPARSE
     assert {"p_click", "user_id", "ts", "conversion", "p_conversion"} <= set(df.columns)
     assert df["I2"].min() < 0 and df["I2"].isna().sum() == 0
     assert (df[DENSE].drop(columns="I2").dropna() >= 0).all().all()
@@ -27,7 +27,7 @@ def test_schema_and_quirks(small_df):
 
 def test_marginals_follow_the_documented_tables():
     df = synthetic_criteo(40_000, seed=3, base_rate=0.1)
-    assert abs(df["label"].mean() - 0.1) < 0.01
+    assert abs(df["click"].mean() - 0.1) < 0.01
     assert abs(df["p_click"].mean() - 0.1) < 1e-6  # the intercept is solved exactly
     for c in ["I1", "I12", "C22", "C19"]:
         assert abs(df[c].isna().mean() - MISSING[c]) < 0.02
@@ -37,8 +37,8 @@ def test_marginals_follow_the_documented_tables():
 
 def test_conversions_follow_clicks(small_df):
     df = small_df
-    assert (df.loc[df["conversion"] == 1, "label"] == 1).all()
-    assert 0 < df["conversion"].mean() < df["label"].mean()
+    assert (df.loc[df["conversion"] == 1, "click"] == 1).all()
+    assert 0 < df["conversion"].mean() < df["click"].mean()
     assert df["p_conversion"].between(0, 1).all()
 
 
@@ -48,7 +48,7 @@ def test_bayes_optimal_metrics(small_df):
     entropy = -(base * np.log(base) + (1 - base) * np.log(1 - base))
     assert 0.75 < m["auc"] < 0.9
     assert m["expected_logloss"] < entropy
-    assert m["auc"] == pytest.approx(auc(small_df["label"], small_df["p_click"]))
+    assert m["auc"] == pytest.approx(auc(small_df["click"], small_df["p_click"]))
 
 
 def test_interactions_carry_signal():
@@ -67,7 +67,7 @@ def test_interactions_carry_signal():
         df = synthetic.synthetic_criteo(50_000, seed=0)
     finally:
         synthetic._components = original
-    y = df["label"].to_numpy()
+    y = df["click"].to_numpy()
     total = sum(parts.values())
     mains = total - sum(v for k, v in parts.items() if "x" in k)
     assert auc(y, total) - auc(y, mains) > 0.03

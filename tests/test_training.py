@@ -49,7 +49,7 @@ def test_fit_is_deterministic_and_restores_the_best_epoch(tensors):
     (w1, h1), (w2, h2) = runs
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
     assert h1["val_logloss"].tolist() == h2["val_logloss"].tolist()
-    assert set(h1.columns) >= {"epoch", "lr", "train_loss", "val_logloss", "val_auc", "val_pr_auc", "samples_per_s"}
+    assert set(h1.columns) == {"epoch", "phase", "lr", "train_loss", "seconds", "samples_per_s", "val_auc", "val_logloss"}
     best = h1.attrs["best_epoch"]
     assert h1["val_logloss"].iloc[best - 1] == h1["val_logloss"].min() == h1.attrs["best_val_logloss"]
     model = _model(spec)
@@ -73,19 +73,19 @@ def test_resume_after_interruption_is_exact(tensors, tmp_path, monkeypatch, swa)
     full = fit(whole, train, val, config, out=tmp_path / "a")
 
     calls = {"n": 0}
-    real_evaluate = trainer_module.evaluate
+    real_validate = trainer_module.Trainer.validate
 
-    def interrupted(*args, **kwargs):
+    def interrupted(self, model):
         calls["n"] += 1
         if calls["n"] == 3:  # the third validation pass: two epochs are checkpointed
             raise KeyboardInterrupt
-        return real_evaluate(*args, **kwargs)
+        return real_validate(self, model)
 
-    monkeypatch.setattr(trainer_module, "evaluate", interrupted)
+    monkeypatch.setattr(trainer_module.Trainer, "validate", interrupted)
     first = _model(spec, embed_dropout=0.1)
     with pytest.raises(KeyboardInterrupt):
         fit(first, train, val, config, out=tmp_path / "b")
-    monkeypatch.setattr(trainer_module, "evaluate", real_evaluate)
+    monkeypatch.setattr(trainer_module.Trainer, "validate", real_validate)
     torch.manual_seed(999)  # whatever the caller's RNG state, resuming restores the run's own
     resumed = _model(spec, embed_dropout=0.1)
     history = fit(resumed, train, val, config, out=tmp_path / "b", resume=True)
@@ -104,13 +104,13 @@ def test_swa_averages_the_epoch_end_weights(tensors, monkeypatch):
     """The averaged model equals the mean of the running weights at each SWA epoch's end."""
     spec, train, val = tensors
     seen, averaged = [], []
-    real_evaluate = trainer_module.evaluate
+    real_validate = trainer_module.Trainer.validate
 
-    def spy(model, *args, **kwargs):
+    def spy(self, model):
         (averaged if isinstance(model, AveragedModel) else seen).append(_weights(model.module if isinstance(model, AveragedModel) else model))
-        return real_evaluate(model, *args, **kwargs)
+        return real_validate(self, model)
 
-    monkeypatch.setattr(trainer_module, "evaluate", spy)
+    monkeypatch.setattr(trainer_module.Trainer, "validate", spy)
     model = _model(spec, "lr")
     history = fit(model, train, val, replace(FAST, epochs=2, swa=True, swa_epochs=3, patience=5))
     assert list(history["phase"]) == ["train"] * 2 + ["swa"] * 3

@@ -12,5 +12,5 @@ from ctrkit.datasets.criteo import (
     read_criteo,
     write_criteo,
 )
-from ctrkit.datasets.synthetic import SyntheticTruth, bayes_optimal_metrics, synthetic_criteo, synthetic_truth
+from ctrkit.datasets.synthetic import SYNTHETIC_LABELS, SyntheticTruth, bayes_optimal_metrics, synthetic_criteo, synthetic_truth
 from ctrkit.datasets.splits import SPLITS, split, split_codes

@@ -1,7 +1,7 @@
 """The Criteo Display Advertising Challenge format: schema, reader and writer.
 
 Chapter 01 explains the format. A line is tab-separated, with no header:
-``label, I1..I13, C1..C26`` — 13 integer count features and 26 categorical
+``click, I1..I13, C1..C26`` — 13 integer count features and 26 categorical
 features hashed to 8 hex digits. An empty field is a missing value. The public
 ``test.txt`` has no label column. Real dumps contain the odd malformed line
 (wrong number of fields, text in an integer column); the reader skips and counts
@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-LABEL = "label"
+LABEL = "click"  # the first column of a Criteo file: 1 if the ad was clicked
 DENSE = [f"I{i}" for i in range(1, 14)]
 SPARSE = [f"C{i}" for i in range(1, 27)]
 _N_REPORTED = 10  # line numbers quoted in the malformed-lines warning
@@ -33,7 +33,7 @@ _INT_PATTERN = r"^[-+]?[0-9]{1,18}$"
 
 
 class DataError(ValueError):
-    """A data file that cannot be read; the message is one line naming the path."""
+    """Input data that cannot be used: one line naming the file, or the field and the row."""
 
 
 class MalformedLinesWarning(UserWarning):

@@ -33,6 +33,8 @@ import pyarrow as pa
 from ctrkit.datasets.criteo import DENSE, LABEL, SPARSE
 from ctrkit.metrics import auc, logloss
 
+SYNTHETIC_LABELS = (LABEL, "conversion")  # the twin's label columns; ``ctrkit prepare`` keeps both
+
 # Cardinality of each categorical field (C1..C26): Criteo's, capped to 10..100k.
 CARDINALITY = dict(zip(SPARSE, [
     1000, 500, 100_000, 50_000, 300, 24, 10_000, 600, 10, 30_000, 5_000, 100_000, 3_000,
@@ -156,7 +158,7 @@ def synthetic_criteo(
 ) -> pd.DataFrame:
     """Generate a Criteo-like click log with its ground truth. Chapter 01.
 
-    Columns: ``label, I1..I13, C1..C26`` as in a Criteo file, plus ``p_click``
+    Columns: ``click, I1..I13, C1..C26`` as in a Criteo file, plus ``p_click``
     (true click probability), ``user_id``, ``ts`` (timestamp; rows are in time
     order), ``conversion`` and ``p_conversion`` (the true probability of a
     conversion given a click; conversions only follow clicks). ``base_rate`` is

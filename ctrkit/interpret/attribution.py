@@ -1,11 +1,11 @@
 """Per-field attributions (chapter 07): Integrated Gradients, SHAP and permutation importance.
 
-Every ctrkit model reads its inputs only through its embedding layers
-(:class:`~ctrkit.models.layers.SparseEmbedding` and
-:class:`~ctrkit.models.layers.NumericEmbedding`). :class:`TokenModel` re-runs a
-model with those layers' outputs as its inputs, so an attribution method can
-work in embedding space, where a categorical id has a meaningful "in between",
-and sum each field's attribution over its embedding dimensions.
+Every ctrkit model is ``head(embed(x_dense, x_sparse))``
+(:class:`~ctrkit.models.CTRModel`): ``embed`` turns the raw inputs into one
+token per field, ``head`` the tokens into logits. :class:`TokenModel` is the
+model's ``head`` as a function of the tokens, so an attribution method works in
+embedding space, where a categorical id has a meaningful "in between", and sums
+each field's attribution over its embedding dimensions.
 
 - :func:`integrated_gradients` (Sundararajan et al. 2017) with captum: the path
   integral of the gradient from a baseline to the row; by completeness the
@@ -28,88 +28,50 @@ from torch import nn
 from tqdm import tqdm
 
 from ctrkit import metrics
-from ctrkit.models.layers import NumericEmbedding, SparseEmbedding
+from ctrkit.models.layers import CTRModel, FeatureEmbedding
 from ctrkit.preprocessing.loader import CTRTensors
-from ctrkit.preprocessing.preprocessor import OOV
+from ctrkit.preprocessing.preprocessor import MISSING, MISSING_FLAG, OOV, FeatureSpec
 
 BASELINES = ("zeros", "mean", "oov")
 
 
 class TokenModel(nn.Module):
-    """``model`` (put in eval mode) as a function of its embedding layers' outputs: ``forward(*tokens) → (B, 1)``.
+    """``model.head`` (model in eval mode) as a function of its tokens: ``forward(*tokens) → (B, 1)``.
 
-    ``tokens(x_dense, x_sparse)`` gives those outputs as a tuple (one tensor per
-    categorical field per embedding layer, one (B, F_n, D) tensor per numeric
-    layer); ``forward`` substitutes them with forward hooks, so the raw inputs it
-    passes to ``model`` are placeholders. ``fields`` names the tokens' fields
-    (numeric first, as the models order them); :meth:`per_field` sums
-    attributions of the tokens into a (B, F) array.
+    ``tokens(x_dense, x_sparse)`` is ``model.embed``: a tuple of (B, F, D_k)
+    tensors, one row per field. ``fields`` names the fields (numeric first, as
+    the models order them); :meth:`per_field` sums attributions of the tokens
+    into a (B, F) array. ``output`` picks the logit of a multi-label model.
     """
 
     def __init__(self, model: nn.Module, output: int | None = None):
         super().__init__()
         self.model, self.output = model.eval(), output
-        self.layers = [m for m in model.modules() if isinstance(m, (SparseEmbedding, NumericEmbedding))]
-        if not self.layers:
-            raise ValueError(f"{type(model).__name__} has no ctrkit embedding layer to attribute to")
-        numeric = next(m for m in self.layers if isinstance(m, NumericEmbedding))
-        sparse = next(m for m in self.layers if isinstance(m, SparseEmbedding))
-        self.n_dense = 1 + max(numeric.value_index + numeric.flag_index)
-        self.n_sparse = len(sparse.names)
-        self.n_numeric = numeric.n_fields
-        self.fields = list(numeric.names) + list(sparse.names)
-        # spans: tokens()[i:j] are the outputs of ``layer``; slots: token tensor i holds the fields of columns cols.
-        self.spans, i = [], 0
-        for layer in self.layers:
-            n = 1 if isinstance(layer, NumericEmbedding) else self.n_sparse
-            self.spans.append((layer, i, i + n))
-            i += n
-        self.slots = [(i, slice(0, self.n_numeric)) for layer, i, _ in self.spans
-                      if isinstance(layer, NumericEmbedding)]
-        self.slots += [(i + f, slice(self.n_numeric + f, self.n_numeric + f + 1)) for layer, i, _ in self.spans
-                       if isinstance(layer, SparseEmbedding) for f in range(self.n_sparse)]
+        embeddings = [m for m in model.modules() if isinstance(m, FeatureEmbedding)]
+        if not isinstance(model, CTRModel) or not embeddings:
+            raise ValueError(f"{type(model).__name__} is not a ctrkit model (embed + head) to attribute through")
+        self.spec: FeatureSpec = embeddings[0].spec
+        self.fields = list(self.spec.fields)
 
     def tokens(self, x_dense: torch.Tensor, x_sparse: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        out = []
         with torch.no_grad():
-            for layer in self.layers:
-                value = layer(x_dense) if isinstance(layer, NumericEmbedding) else layer(x_sparse)
-                out.extend(value if isinstance(value, list) else [value])
-        return tuple(t.detach() for t in out)
+            return tuple(t.detach() for t in self.model.embed(x_dense, x_sparse))
 
     def forward(self, *tokens: torch.Tensor) -> torch.Tensor:
-        substitute = {id(layer): tokens[i] if isinstance(layer, NumericEmbedding) else list(tokens[i:j])
-                      for layer, i, j in self.spans}
-        B, device = tokens[0].shape[0], tokens[0].device
-        hooks = [layer.register_forward_hook(lambda layer, inputs, output: substitute[id(layer)])
-                 for layer in self.layers]
-        try:
-            logits = self.model(torch.zeros(B, self.n_dense, device=device),
-                                torch.zeros(B, self.n_sparse, dtype=torch.long, device=device))
-        finally:
-            for hook in hooks:
-                hook.remove()
+        logits = self.model.head(tokens)
         if logits.ndim == 2:
             logits = logits[:, self.output or 0]
         return logits[:, None]  # (B, 1)
 
     def per_field(self, attributions) -> np.ndarray:
-        """Token attributions (one array per token tensor) summed to (B, F): numeric fields, then categorical."""
-        arrays = [np.asarray(a.detach().cpu() if torch.is_tensor(a) else a, dtype=np.float64) for a in attributions]
-        B = arrays[0].shape[0]
-        out = np.zeros((B, len(self.fields)))
-        for i, fields in self.slots:
-            out[:, fields] += arrays[i].reshape(B, fields.stop - fields.start, -1).sum(-1)
-        return out
+        """Token attributions (one array per token tensor, (B, F, D_k)) summed to (B, F)."""
+        return sum(np.asarray(a.detach().cpu() if torch.is_tensor(a) else a, dtype=np.float64).sum(-1)
+                   for a in attributions)
 
     def mix(self, tokens, baseline, keep: np.ndarray) -> tuple[torch.Tensor, ...]:
         """Tokens of ``tokens`` for the fields where ``keep`` (B, F) is true, of ``baseline`` elsewhere."""
-        keep = torch.as_tensor(keep, dtype=tokens[0].dtype, device=tokens[0].device)
-        out = list(tokens)
-        for i, fields in self.slots:
-            k = keep[:, fields] if tokens[i].ndim == 2 else keep[:, fields, None]  # (B, 1) or (B, F_n, 1)
-            out[i] = k * tokens[i] + (1 - k) * baseline[i]
-        return tuple(out)
+        k = torch.as_tensor(keep, dtype=tokens[0].dtype, device=tokens[0].device)[..., None]  # (B, F, 1)
+        return tuple(k * t + (1 - k) * b for t, b in zip(tokens, baseline))
 
 
 def baseline_tokens(token_model: TokenModel, tokens, baseline: str, reference=None) -> tuple[torch.Tensor, ...]:
@@ -119,7 +81,7 @@ def baseline_tokens(token_model: TokenModel, tokens, baseline: str, reference=No
     mean over ``reference`` (the tokens of a sample, e.g. the training rows;
     default: ``tokens`` themselves), the "average impression". ``"oov"``: every
     categorical field is out-of-vocabulary and every numeric field missing, the
-    impression the model knows nothing about.
+    impression the model knows nothing about (a binned numeric field is missing too).
     """
     if baseline == "zeros":
         return tuple(torch.zeros_like(t) for t in tokens)
@@ -127,12 +89,9 @@ def baseline_tokens(token_model: TokenModel, tokens, baseline: str, reference=No
         reference = tokens if reference is None else reference
         return tuple(r.mean(0, keepdim=True).expand_as(t).contiguous() for r, t in zip(reference, tokens))
     if baseline == "oov":
-        device = tokens[0].device
-        x_dense = torch.zeros(1, token_model.n_dense, device=device)
-        for layer in token_model.layers:
-            if isinstance(layer, NumericEmbedding):
-                x_dense[:, layer.flag_index] = 1.0  # missing
-        x_sparse = torch.full((1, token_model.n_sparse), OOV, dtype=torch.long, device=device)
+        spec, device = token_model.spec, tokens[0].device
+        x_dense = torch.tensor([[float(c.role == MISSING_FLAG) for c in spec.dense]], device=device)  # every flag up
+        x_sparse = torch.tensor([[MISSING if s.binned else OOV for s in spec.sparse]], device=device)
         return tuple(t.expand_as(u).contiguous() for t, u in zip(token_model.tokens(x_dense, x_sparse), tokens))
     raise ValueError(f"baseline must be one of {', '.join(BASELINES)}, got {baseline!r}")
 
@@ -211,6 +170,7 @@ def shap_values(model: nn.Module, x_dense, x_sparse, background: CTRTensors, n_s
     explainer = shap.GradientExplainer(token_model, data, batch_size=batch_size)
     tokens = list(token_model.tokens(x_dense.to(device), x_sparse.to(device)))
     values = explainer.shap_values(tokens, nsamples=n_samples, rseed=seed)
+    values = values if isinstance(values, list) else [values]  # shap unwraps a single input
     values = [np.asarray(v)[..., 0] if np.asarray(v).ndim == t.ndim + 1 else v for v, t in zip(values, tokens)]
     return pd.DataFrame(token_model.per_field(values), columns=token_model.fields)
 
@@ -231,7 +191,7 @@ def kernel_shap(model: nn.Module, x_dense, x_sparse, baseline: str = "mean", ref
     device = next(model.parameters()).device
     token_model = TokenModel(model, output)
     ref = None if reference is None else token_model.tokens(reference.x_dense.to(device), reference.x_sparse.to(device))
-    n_fields = token_model.n_numeric + token_model.n_sparse
+    n_fields = len(token_model.fields)
     rows = []
     for i in range(len(x_dense)):
         tokens = token_model.tokens(x_dense[i:i + 1].to(device), x_sparse[i:i + 1].to(device))
@@ -264,15 +224,10 @@ def permutation_importance(model: nn.Module, data: CTRTensors, n_repeats: int = 
         raise ValueError("permutation importance needs labels")
     y, device = data.y.numpy(), next(model.parameters()).device
     base = metrics.logloss(y, predict_proba(model, data, batch_size, device))
-    token_model = TokenModel(model)
-    fields = token_model.fields
-    numeric = next(m for m in token_model.layers if isinstance(m, NumericEmbedding))
-    columns = {}
-    for j, name in enumerate(numeric.names):
-        flag = [numeric.flag_index[k] for k, f in enumerate(numeric.flag_field) if f == j]
-        columns[name] = ("dense", [numeric.value_index[j], *flag])
-    for j, name in enumerate(fields[token_model.n_numeric:]):
-        columns[name] = ("sparse", [j])
+    spec = TokenModel(model).spec
+    fields = spec.fields
+    columns = {f: ("dense", [i for i, c in enumerate(spec.dense) if c.field == f]) for f in spec.numeric_fields}
+    columns |= {s.name: ("sparse", [j]) for j, s in enumerate(spec.sparse)}
     rng = np.random.default_rng(seed)
     scores = {}
     for name in tqdm(fields, desc="permutation importance", disable=not progress, leave=False):

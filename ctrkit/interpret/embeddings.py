@@ -39,7 +39,7 @@ def embedding_umap(model: nn.Module, field: str, x_sparse, y, min_count: int = 2
     layers = [m for m in model.modules() if isinstance(m, SparseEmbedding) and field in m.names]
     if not layers:
         raise ValueError(f"no categorical field {field!r} in the model")
-    layer = max(layers, key=lambda m: m.dims[m.names.index(field)])
+    layer = max(layers, key=lambda m: m.dim)
     f = layer.names.index(field)
     weight = layer.tables[layer.owner_index[f]].weight.detach().float().cpu().numpy()
     ids = torch.as_tensor(x_sparse)[:, f].numpy()
@@ -56,14 +56,14 @@ def embedding_umap(model: nn.Module, field: str, x_sparse, y, min_count: int = 2
 
 def representation_umap(model: nn.Module, x_dense, x_sparse, seed: int = 0, n_neighbors: int = 15,
                         min_dist: float = 0.1) -> pd.DataFrame:
-    """Rows in 2-D by the vector the model's final ``head`` layer reads, with their predicted CTR. Chapter 07.
+    """Rows in 2-D by the input of the model's final linear layer (``out``), with their predicted CTR. Chapter 07.
 
     For the Transformer that vector is the [CLS] token after the head's MLP; the
     predicted CTR is a (linear) read-out of it, so the map should be ordered by it.
     """
-    head = getattr(model, "head", None)
+    head = getattr(model, "out", None)
     if not isinstance(head, nn.Linear):
-        raise ValueError(f"{type(model).__name__} has no final 'head' layer whose input could be mapped")
+        raise ValueError(f"{type(model).__name__} has no final linear layer ('out') whose input could be mapped")
     seen = []
     hook = head.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].detach().float().cpu()))
     model.eval()

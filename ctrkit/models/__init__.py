@@ -1,5 +1,8 @@
 """CTR models: one input interface ``(x_dense, x_sparse) → logits`` (chapters 03 and 04).
 
+Every model is a :class:`CTRModel`: ``embed(x_dense, x_sparse)`` → tokens, and
+``head(tokens)`` → logits; ``forward`` is their composition.
+
 ``build(name, spec, **hparams)`` is how configs, the CLI and the book make a
 model; ``MODELS`` lists the names. Hyper-parameters are the keyword arguments
 of each model's constructor; unknown names and wrong types are errors.
@@ -11,14 +14,14 @@ import inspect
 
 from torch import nn
 
-from ctrkit._config import fill
+from ctrkit._config import ConfigError, fill
 from ctrkit.models.attention import AutoInt, CTRTransformer, attention
 from ctrkit.models.classic import FM, DCNv2, DeepFM, LogisticRegression, fm_interaction
-from ctrkit.models.layers import (MLP, FeatureEmbedding, NumericEmbedding, SparseEmbedding, embedding_penalty,
-                                  set_frequencies)
+from ctrkit.models.layers import (MLP, CTRModel, FeatureEmbedding, NumericEmbedding, SparseEmbedding,
+                                  embedding_penalty, set_frequencies)
 from ctrkit.preprocessing.preprocessor import FeatureSpec
 
-MODELS: dict[str, type[nn.Module]] = {
+MODELS: dict[str, type[CTRModel]] = {
     "lr": LogisticRegression,
     "fm": FM,
     "deepfm": DeepFM,
@@ -31,7 +34,7 @@ MODELS: dict[str, type[nn.Module]] = {
 def hparams_of(name: str) -> dict:
     """The hyper-parameters a model takes and their defaults."""
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     params = list(inspect.signature(MODELS[name]).parameters.values())[1:]  # skip spec
     return {p.name: p.default for p in params}
 
@@ -43,7 +46,7 @@ def build(name: str, spec: FeatureSpec, **hparams) -> nn.Module:
 
 
 __all__ = [
-    "MODELS", "build", "hparams_of", "LogisticRegression", "FM", "DeepFM", "DCNv2", "AutoInt", "CTRTransformer",
+    "MODELS", "build", "hparams_of", "CTRModel", "LogisticRegression", "FM", "DeepFM", "DCNv2", "AutoInt", "CTRTransformer",
     "FeatureEmbedding", "SparseEmbedding", "NumericEmbedding", "MLP", "attention", "fm_interaction",
     "embedding_penalty", "set_frequencies",
 ]

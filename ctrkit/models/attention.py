@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ctrkit.models.layers import MLP, FeatureEmbedding
+from ctrkit._config import ConfigError
+from ctrkit.models.layers import MLP, CTRModel, FeatureEmbedding
 from ctrkit.preprocessing.preprocessor import FeatureSpec
 
 
@@ -34,7 +35,7 @@ class MultiHeadSelfAttention(nn.Module):
     def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, d_head: int | None = None):
         super().__init__()
         if d_head is None and d_model % n_heads:
-            raise ValueError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
+            raise ConfigError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
         d_head = d_head or d_model // n_heads
         self.n_heads, self.d_head, self.dropout = n_heads, d_head, dropout
         self.qkv = nn.Linear(d_model, 3 * n_heads * d_head)
@@ -47,7 +48,7 @@ class MultiHeadSelfAttention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(B, T, -1)), weights  # (B, T, D)
 
 
-class AutoInt(nn.Module):
+class AutoInt(CTRModel):
     """AutoInt: interacting layers over field tokens; ``hidden`` adds AutoInt+'s parallel MLP."""
 
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, n_layers: int = 3, n_heads: int = 2,
@@ -65,17 +66,20 @@ class AutoInt(nn.Module):
             d_in = n_heads * d_head
         n_fields = self.embedding.n_fields
         self.mlp = MLP(n_fields * embed_dim, tuple(hidden), dropout) if hidden else None
-        self.head = nn.Linear(n_fields * d_in + (self.mlp.out_features if self.mlp else 0), 1)
+        self.out = nn.Linear(n_fields * d_in + (self.mlp.out_features if self.mlp else 0), 1)
 
-    def forward(self, x_dense, x_sparse, return_attn: bool = False):
-        e = self.embedding(x_dense, x_sparse)  # (B, F, D)
+    def embed(self, x_dense, x_sparse):
+        return (self.embedding(x_dense, x_sparse),)  # (B, F, D)
+
+    def head(self, tokens, return_attn: bool = False):
+        e = tokens[0]  # (B, F, D)
         x, maps = e, []
         for attn, res in zip(self.layers, self.residual):
             y, w = attn(x, return_attn)
             x = F.relu(y + res(x))  # (B, F, H*d)
             maps.append(w)
         h = x.flatten(1) if self.mlp is None else torch.cat([x.flatten(1), self.mlp(e.flatten(1))], dim=1)
-        logits = self.head(h).squeeze(-1)  # (B,)
+        logits = self.out(h).squeeze(-1)  # (B,)
         return (logits, maps) if return_attn else logits
 
 
@@ -97,7 +101,7 @@ class Block(nn.Module):
         return x + self.drop(self.ffn(self.norm2(x))), weights  # (B, T, D)
 
 
-class CTRTransformer(nn.Module):
+class CTRTransformer(CTRModel):
     """Fields as tokens, a [CLS] token, ``n_layers`` pre-norm blocks, an MLP head (chapter 04).
 
     ``pooling`` picks what the head reads: "cls" (default), "mean" over field
@@ -114,9 +118,9 @@ class CTRTransformer(nn.Module):
                  pooling: str = "cls", n_outputs: int = 1, l2: float = 0.0):
         super().__init__()
         if pooling not in ("cls", "mean", "concat"):
-            raise ValueError(f"pooling must be 'cls', 'mean' or 'concat', got {pooling!r}")
+            raise ConfigError(f"pooling must be 'cls', 'mean' or 'concat', got {pooling!r}")
         if embed_dim % n_heads:
-            raise ValueError(f"embed_dim {embed_dim} must be divisible by n_heads {n_heads}")
+            raise ConfigError(f"embed_dim {embed_dim} must be divisible by n_heads {n_heads}")
         self.pooling, self.n_outputs = pooling, n_outputs
         self.embedding = FeatureEmbedding(spec, embed_dim, numeric=numeric, dropout=embed_dropout, l2=l2)
         n_fields = self.embedding.n_fields
@@ -126,10 +130,13 @@ class CTRTransformer(nn.Module):
         self.norm = nn.LayerNorm(embed_dim)
         d_pool = embed_dim * (n_fields if pooling == "concat" else 1)
         self.mlp = MLP(d_pool, tuple(hidden), dropout)
-        self.head = nn.Linear(self.mlp.out_features, n_outputs)
+        self.out = nn.Linear(self.mlp.out_features, n_outputs)
 
-    def forward(self, x_dense, x_sparse, return_attn: bool = False):
-        x = self.embedding(x_dense, x_sparse) + self.field  # (B, F, D)
+    def embed(self, x_dense, x_sparse):
+        return (self.embedding(x_dense, x_sparse),)  # (B, F, D)
+
+    def head(self, tokens, return_attn: bool = False):
+        x = tokens[0] + self.field  # (B, F, D): each token learns which field it came from
         x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)  # (B, T=F+1, D)
         maps = []
         for block in self.blocks:
@@ -137,6 +144,6 @@ class CTRTransformer(nn.Module):
             maps.append(w)
         x = self.norm(x)
         h = {"cls": lambda: x[:, 0], "mean": lambda: x[:, 1:].mean(1), "concat": lambda: x[:, 1:].flatten(1)}[self.pooling]()
-        logits = self.head(self.mlp(h))  # (B, n_outputs)
+        logits = self.out(self.mlp(h))  # (B, n_outputs)
         logits = logits.squeeze(-1) if self.n_outputs == 1 else logits
         return (logits, maps) if return_attn else logits

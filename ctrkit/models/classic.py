@@ -6,7 +6,8 @@
 - DCNv2 (Wang et al. 2021): explicit bounded-degree crosses ``x0 * (W x + b) + x``,
   stacked before or run in parallel with an MLP, with full-rank or low-rank ``W``.
 
-Every model maps ``(x_dense, x_sparse)`` to logits (B,); the sigmoid lives in
+Every model maps ``(x_dense, x_sparse)`` to logits (B,) as ``head(embed(...))``
+(:class:`~ctrkit.models.layers.CTRModel`); the sigmoid lives in
 :func:`ctrkit.training.predict_proba`.
 """
 
@@ -15,11 +16,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ctrkit.models.layers import MLP, FeatureEmbedding
+from ctrkit._config import ConfigError
+from ctrkit.models.layers import MLP, CTRModel, FeatureEmbedding
 from ctrkit.preprocessing.preprocessor import FeatureSpec
 
 
-class LogisticRegression(nn.Module):
+class LogisticRegression(CTRModel):
     """``logit = b + Σ_f w_f(x_f)``: a 1-dimensional embedding per field, summed."""
 
     def __init__(self, spec: FeatureSpec, l2: float = 0.0):
@@ -27,8 +29,11 @@ class LogisticRegression(nn.Module):
         self.weights = FeatureEmbedding(spec, dim=1, l2=l2)
         self.bias = nn.Parameter(torch.zeros(1))
 
-    def forward(self, x_dense, x_sparse, return_attn: bool = False):
-        logits = self.weights(x_dense, x_sparse).sum(dim=(1, 2)) + self.bias  # (B,)
+    def embed(self, x_dense, x_sparse):
+        return (self.weights(x_dense, x_sparse),)  # (B, F, 1)
+
+    def head(self, tokens, return_attn: bool = False):
+        logits = tokens[0].sum(dim=(1, 2)) + self.bias  # (B,)
         return (logits, []) if return_attn else logits
 
 
@@ -37,7 +42,7 @@ def fm_interaction(v: torch.Tensor) -> torch.Tensor:
     return 0.5 * (v.sum(dim=1).pow(2) - v.pow(2).sum(dim=1)).sum(dim=1)  # (B,)
 
 
-class FM(nn.Module):
+class FM(CTRModel):
     """Factorisation machine: logistic regression + the pairwise term of :func:`fm_interaction`."""
 
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, embed_dropout: float = 0.0, l2: float = 0.0):
@@ -45,13 +50,17 @@ class FM(nn.Module):
         self.linear = LogisticRegression(spec)  # main effects: l2 is for the interaction vectors only
         self.embedding = FeatureEmbedding(spec, embed_dim, dropout=embed_dropout, l2=l2)
 
-    def forward(self, x_dense, x_sparse, return_attn: bool = False):
+    def embed(self, x_dense, x_sparse):
         v = self.embedding(x_dense, x_sparse)  # (B, F, D)
-        logits = self.linear(x_dense, x_sparse) + fm_interaction(v)
+        return self.linear.embed(x_dense, x_sparse) + (v,)  # (w (B, F, 1), v)
+
+    def head(self, tokens, return_attn: bool = False):
+        w, v = tokens
+        logits = self.linear.head((w,)) + fm_interaction(v)
         return (logits, []) if return_attn else logits
 
 
-class DeepFM(nn.Module):
+class DeepFM(CTRModel):
     """FM and an MLP reading the same field vectors; their logits are added."""
 
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, hidden: tuple[int, ...] = (256, 128),
@@ -60,12 +69,16 @@ class DeepFM(nn.Module):
         self.linear = LogisticRegression(spec)  # main effects: l2 is for the interaction vectors only
         self.embedding = FeatureEmbedding(spec, embed_dim, dropout=embed_dropout, l2=l2)
         self.mlp = MLP(self.embedding.out_features, hidden, dropout, batch_norm)
-        self.head = nn.Linear(self.mlp.out_features, 1)
+        self.out = nn.Linear(self.mlp.out_features, 1)
 
-    def forward(self, x_dense, x_sparse, return_attn: bool = False):
+    def embed(self, x_dense, x_sparse):
         v = self.embedding(x_dense, x_sparse)  # (B, F, D)
-        deep = self.head(self.mlp(v.flatten(1))).squeeze(-1)  # (B,)
-        logits = self.linear(x_dense, x_sparse) + fm_interaction(v) + deep
+        return self.linear.embed(x_dense, x_sparse) + (v,)  # (w (B, F, 1), v)
+
+    def head(self, tokens, return_attn: bool = False):
+        w, v = tokens
+        deep = self.out(self.mlp(v.flatten(1))).squeeze(-1)  # (B,)
+        logits = self.linear.head((w,)) + fm_interaction(v) + deep
         return (logits, []) if return_attn else logits
 
 
@@ -80,7 +93,7 @@ class CrossLayer(nn.Module):
         return x0 * self.w(x) + x  # (B, d)
 
 
-class DCNv2(nn.Module):
+class DCNv2(CTRModel):
     """Deep & Cross Network v2: ``n_cross`` cross layers and an MLP, ``structure`` "stacked" or "parallel"."""
 
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, n_cross: int = 3, rank: int | None = None,
@@ -88,19 +101,22 @@ class DCNv2(nn.Module):
                  embed_dropout: float = 0.0, batch_norm: bool = False, l2: float = 0.0):
         super().__init__()
         if structure not in ("stacked", "parallel"):
-            raise ValueError(f"structure must be 'stacked' or 'parallel', got {structure!r}")
+            raise ConfigError(f"structure must be 'stacked' or 'parallel', got {structure!r}")
         self.structure = structure
         self.embedding = FeatureEmbedding(spec, embed_dim, dropout=embed_dropout, l2=l2)
         d = self.embedding.out_features
         self.cross = nn.ModuleList(CrossLayer(d, rank) for _ in range(n_cross))
         self.mlp = MLP(d, hidden, dropout, batch_norm)
-        self.head = nn.Linear(self.mlp.out_features + (d if structure == "parallel" else 0), 1)
+        self.out = nn.Linear(self.mlp.out_features + (d if structure == "parallel" else 0), 1)
 
-    def forward(self, x_dense, x_sparse, return_attn: bool = False):
-        x0 = self.embedding.flat(x_dense, x_sparse)  # (B, d)
+    def embed(self, x_dense, x_sparse):
+        return (self.embedding(x_dense, x_sparse),)  # (B, F, D)
+
+    def head(self, tokens, return_attn: bool = False):
+        x0 = tokens[0].flatten(1)  # (B, d = F·D)
         x = x0
         for layer in self.cross:
             x = layer(x0, x)
         h = self.mlp(x) if self.structure == "stacked" else torch.cat([x, self.mlp(x0)], dim=1)
-        logits = self.head(h).squeeze(-1)  # (B,)
+        logits = self.out(h).squeeze(-1)  # (B,)
         return (logits, []) if return_attn else logits

@@ -15,85 +15,91 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ctrkit.preprocessing.preprocessor import FeatureSpec
+from ctrkit._config import ConfigError
+from ctrkit.preprocessing.preprocessor import MISSING_FLAG, FeatureSpec
 
-MISSING_SUFFIX = "_missing"
 
+class _Table(nn.Embedding):
+    """A lookup table with its rows' training counts beside it (``frequency``, for the frequency-aware L2)."""
 
-def numeric_fields(spec: FeatureSpec) -> tuple[list[str], list[str]]:
-    """The numeric fields of a spec and the ones that have a missing-indicator column."""
-    values = [d for d in spec.dense if not d.endswith(MISSING_SUFFIX)]
-    flagged = [d for d in values if d + MISSING_SUFFIX in spec.dense]
-    return values, flagged
+    def __init__(self, num_embeddings: int, embedding_dim: int):
+        super().__init__(num_embeddings, embedding_dim)
+        self.register_buffer("frequency", None, persistent=False)
 
 
 class SparseEmbedding(nn.Module):
-    """One lookup table per categorical field: ``x_sparse`` (B, F_s) → list of (B, D_f).
+    """One lookup table per categorical field: ``x_sparse`` (B, F_s) → (B, F_s, D).
 
-    ``dim=None`` takes each field's size from the preprocessor's suggestion
-    (``SparseField.embed_dim``); an integer gives every field that size.
     ``shared={"C14": "C6"}`` makes C14 look up C6's table, which is meaningful
     when both fields are encoded into the same id space (hashed with the same
     buckets, or one shared vocabulary). ``dropout`` drops a whole field's vector
-    for a row (embedding dropout). ``l2`` sets :attr:`penalty` on each training
-    forward: ``l2 * Σ_j ‖w_j‖² / n_j`` over the distinct rows ``j`` looked up in
-    the batch, where ``n_j`` is how often row ``j`` occurs in the training data
+    for a row (embedding dropout). ``l2`` is the weight of :meth:`penalty`,
+    ``l2 * Σ_j ‖w_j‖² / n_j`` over the distinct rows ``j`` looked up in a batch,
+    where ``n_j`` is how often row ``j`` occurs in the training data
     (:meth:`set_frequencies`; :func:`ctrkit.training.fit` calls it). Only the
-    rows in the batch are regularised, and over one epoch every row gets about
-    ``l2 * ‖w_j‖²`` in total however rare it is, so rare values are pulled
-    towards 0 much harder per occurrence than frequent ones: the mini-batch
-    aware regularisation of DIN (Zhou et al. 2018), which stops the 100k-value
-    fields from being memorised after one epoch (chapter 03).
+    rows in the batch are regularised, each once per batch that contains it,
+    and divided by its count, so rare values are pulled towards 0 much harder
+    per occurrence than frequent ones: the mini-batch aware regularisation of
+    DIN (Zhou et al. 2018), which stops the 100k-value fields from being
+    memorised after one epoch (chapter 03).
     """
 
-    def __init__(self, spec: FeatureSpec, dim: int | None = 16, shared: dict[str, str] | None = None,
+    def __init__(self, spec: FeatureSpec, dim: int = 16, shared: dict[str, str] | None = None,
                  dropout: float = 0.0, l2: float = 0.0):
         super().__init__()
         fields = {s.name: s for s in spec.sparse}
         shared = dict(shared or {})
         for name, owner in shared.items():
             if name not in fields or owner not in fields:
-                raise ValueError(f"shared embedding {name!r} -> {owner!r}: both must be categorical fields of the spec")
+                raise ConfigError(f"shared embedding {name!r} -> {owner!r}: both must be categorical fields of the spec")
             if owner in shared:
-                raise ValueError(f"shared embedding {name!r} -> {owner!r}: {owner!r} is itself shared; name the owner")
+                raise ConfigError(f"shared embedding {name!r} -> {owner!r}: {owner!r} is itself shared; name the owner")
         self.names = [s.name for s in spec.sparse]
         owners = [shared.get(n, n) for n in self.names]
-        self.owner_index = [sorted(set(owners), key=owners.index).index(o) for o in owners]
-        tables = []
-        for owner in sorted(set(owners), key=owners.index):
-            users = [fields[n] for n, o in zip(self.names, owners) if o == owner]
-            size = max(u.vocab_size for u in users)
-            tables.append(nn.Embedding(size, dim or fields[owner].embed_dim))
-        self.tables = nn.ModuleList(tables)
-        self.dims = [self.tables[i].embedding_dim for i in self.owner_index]
+        unique = sorted(set(owners), key=owners.index)
+        self.owner_index = [unique.index(o) for o in owners]
+        self.tables = nn.ModuleList(_Table(max(fields[n].vocab_size for n, o in zip(self.names, owners) if o == owner),
+                                           dim) for owner in unique)
+        for table in self.tables:
+            nn.init.normal_(table.weight, std=1e-2)
+        self.dim = dim
         self.dropout = dropout
         self.l2 = l2
-        self.penalty: torch.Tensor | None = None
-        for i, t in enumerate(self.tables):
-            nn.init.normal_(t.weight, std=1e-2)
-            self.register_buffer(f"frequency_{i}", None, persistent=False)  # rows' training counts, for l2
 
+    @torch.no_grad()
     def set_frequencies(self, x_sparse: torch.Tensor) -> None:
-        """Count how often each row of each table occurs in the training ids ``x_sparse`` (for ``l2``)."""
+        """Count how often each row of each table occurs in the training ids ``x_sparse`` (for ``l2``).
+
+        Under ``torch.distributed`` each process holds a shard of the training
+        data: the counts are summed across processes, so every process divides
+        by the count of the whole data.
+        """
         for t, table in enumerate(self.tables):
             n = torch.zeros(table.num_embeddings, device=table.weight.device)
             for i in (i for i, owner in enumerate(self.owner_index) if owner == t):
                 n += torch.bincount(x_sparse[:, i].cpu(), minlength=table.num_embeddings).to(n)
-            setattr(self, f"frequency_{t}", n.clamp(min=1.0))
+            if torch.distributed.is_available() and torch.distributed.is_initialized():
+                torch.distributed.all_reduce(n)
+            table.frequency = n.clamp(min=1.0)
 
-    def forward(self, x_sparse: torch.Tensor) -> list[torch.Tensor]:
-        out = [self.tables[t](x_sparse[:, i]) for i, t in enumerate(self.owner_index)]  # F_s x (B, D_f)
-        if self.training and self.l2 > 0 and torch.is_grad_enabled() and self.frequency_0 is not None:
-            self.penalty = self.l2 * sum(self._row_penalty(t, x_sparse[:, i]) for i, t in enumerate(self.owner_index))
+    def forward(self, x_sparse: torch.Tensor) -> torch.Tensor:
+        out = torch.stack([self.tables[t](x_sparse[:, i]) for i, t in enumerate(self.owner_index)], dim=1)  # (B, F_s, D)
         if self.training and self.dropout > 0:
             keep = torch.rand(x_sparse.shape, device=x_sparse.device) >= self.dropout  # (B, F_s)
-            out = [e * keep[:, i, None] / (1 - self.dropout) for i, e in enumerate(out)]
+            out = out * keep[..., None] / (1 - self.dropout)
         return out
 
-    def _row_penalty(self, t: int, ids: torch.Tensor) -> torch.Tensor:
-        """Σ ‖w_j‖² / n_j over the distinct rows ``j`` of table ``t`` in ``ids``."""
-        rows = torch.unique(ids)
-        return (self.tables[t].weight[rows].float().pow(2).sum(-1) / getattr(self, f"frequency_{t}")[rows]).sum()
+    def penalty(self, x_sparse: torch.Tensor) -> torch.Tensor:
+        """``l2 * Σ ‖w_j‖² / n_j`` over the distinct rows ``j`` of each table that ``x_sparse`` looks up."""
+        total = x_sparse.new_zeros((), dtype=torch.float32)
+        for i, t in enumerate(self.owner_index):
+            table = self.tables[t]
+            if table.frequency is None:
+                raise RuntimeError("embedding l2 needs the rows' training frequencies: call "
+                                   "set_frequencies(model, train.x_sparse) first (ctrkit.training.fit does)")
+            rows = torch.unique(x_sparse[:, i])
+            total = total + (table.weight[rows].float().pow(2).sum(-1) / table.frequency[rows]).sum()
+        return self.l2 * total
 
 
 class NumericEmbedding(nn.Module):
@@ -110,10 +116,11 @@ class NumericEmbedding(nn.Module):
     def __init__(self, spec: FeatureSpec, dim: int, kind: str = "linear", n_frequencies: int = 8,
                  n_pieces: int = 8, sigma: float = 1.0):
         super().__init__()
-        values, flagged = numeric_fields(spec)
+        values = list(spec.numeric_fields)
+        flagged = [v for v in values if spec.dense_index(v, MISSING_FLAG) is not None]
         self.names = values
-        self.value_index = [spec.dense.index(v) for v in values]
-        self.flag_index = [spec.dense.index(v + MISSING_SUFFIX) for v in flagged]
+        self.value_index = [spec.dense_index(v) for v in values]
+        self.flag_index = [spec.dense_index(v, MISSING_FLAG) for v in flagged]
         self.flag_field = [values.index(v) for v in flagged]
         self.kind = kind
         n = len(values)
@@ -132,7 +139,7 @@ class NumericEmbedding(nn.Module):
             self.weight = nn.Parameter(torch.randn(n, n_pieces, dim) / math.sqrt(n_pieces))
             self.bias = nn.Parameter(torch.zeros(n, dim))
         else:
-            raise ValueError(f"numeric embedding kind must be 'linear', 'periodic' or 'pwl', got {kind!r}")
+            raise ConfigError(f"numeric embedding kind must be 'linear', 'periodic' or 'pwl', got {kind!r}")
         self.missing = nn.Parameter(torch.zeros(len(flagged), dim)) if flagged else None
 
     @property
@@ -161,27 +168,44 @@ class FeatureEmbedding(nn.Module):
     """Every field as a token: ``(x_dense, x_sparse)`` → (B, F, D), numeric fields first.
 
     The one embedding layer of ctrkit's models (see :class:`SparseEmbedding` and
-    :class:`NumericEmbedding` for the options). With ``dim=None`` the categorical
-    fields take the preprocessor's suggested sizes; :meth:`flat` then concatenates
-    (B, ΣD) and :meth:`forward` is unavailable, because tokens need one size.
+    :class:`NumericEmbedding` for the options); ``out_features`` is F·D, the
+    width of the tokens flattened.
     """
 
-    def __init__(self, spec: FeatureSpec, dim: int | None = 16, numeric: str = "linear",
+    def __init__(self, spec: FeatureSpec, dim: int = 16, numeric: str = "linear",
                  shared: dict[str, str] | None = None, dropout: float = 0.0, l2: float = 0.0):
         super().__init__()
+        self.spec = spec  # the fields its tokens stand for (interpretation reads them)
         self.sparse = SparseEmbedding(spec, dim, shared=shared, dropout=dropout, l2=l2)
-        self.dense = NumericEmbedding(spec, dim or 16, kind=numeric)
+        self.dense = NumericEmbedding(spec, dim, kind=numeric)
         self.dim = dim
-        self.n_fields = self.dense.n_fields + len(self.sparse.names)
-        self.out_features = self.dense.n_fields * (dim or 16) + sum(self.sparse.dims)
+        self.fields = list(spec.fields)
+        self.n_fields = len(self.fields)
+        self.out_features = self.n_fields * dim
 
     def forward(self, x_dense: torch.Tensor, x_sparse: torch.Tensor) -> torch.Tensor:
-        if self.dim is None:
-            raise ValueError("tokens need one embedding size: build the model with an integer embed_dim")
-        return torch.cat([self.dense(x_dense), torch.stack(self.sparse(x_sparse), dim=1)], dim=1)  # (B, F, D)
+        return torch.cat([self.dense(x_dense), self.sparse(x_sparse)], dim=1)  # (B, F, D)
 
-    def flat(self, x_dense: torch.Tensor, x_sparse: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self.dense(x_dense).flatten(1), *self.sparse(x_sparse)], dim=1)  # (B, ΣD)
+
+class CTRModel(nn.Module):
+    """The contract of every ctrkit model: ``forward = head ∘ embed``.
+
+    ``embed(x_dense, x_sparse)`` → tokens, a tuple of (B, F, D_k) tensors with
+    one row per field in :attr:`FeatureSpec.fields` order (the outputs of the
+    model's embedding layers); ``head(tokens)`` → logits (B,), or (B, L) for
+    several labels. Interpretation (chapter 07) attributes through ``head``;
+    ``return_attn=True`` also returns the attention maps (empty for models
+    without attention).
+    """
+
+    def embed(self, x_dense: torch.Tensor, x_sparse: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+    def head(self, tokens: tuple[torch.Tensor, ...], return_attn: bool = False):
+        raise NotImplementedError
+
+    def forward(self, x_dense: torch.Tensor, x_sparse: torch.Tensor, return_attn: bool = False):
+        return self.head(self.embed(x_dense, x_sparse), return_attn)
 
 
 class MLP(nn.Sequential):
@@ -206,14 +230,10 @@ def set_frequencies(model: nn.Module, x_sparse: torch.Tensor) -> None:
             m.set_frequencies(x_sparse)
 
 
-def embedding_penalty(model: nn.Module) -> torch.Tensor | float:
-    """The L2 penalties the model's embedding layers set during the last training forward."""
-    total: torch.Tensor | float = 0.0
-    for m in (m for m in model.modules() if isinstance(m, SparseEmbedding)):
-        if m.l2 > 0 and m.frequency_0 is None:
-            raise RuntimeError("embedding l2 needs the rows' training frequencies: call "
-                               "set_frequencies(model, train.x_sparse) first (ctrkit.training.fit does)")
-        if m.penalty is not None:
-            total = total + m.penalty
-            m.penalty = None
-    return total
+def embedding_penalty(model: nn.Module, x_sparse: torch.Tensor) -> torch.Tensor | float:
+    """The frequency-aware L2 of every regularised embedding layer of ``model`` for the batch ``x_sparse``.
+
+    The trainer adds it to the loss of the batch; models never keep it.
+    """
+    terms = [m.penalty(x_sparse) for m in model.modules() if isinstance(m, SparseEmbedding) and m.l2 > 0]
+    return sum(terms) if terms else 0.0

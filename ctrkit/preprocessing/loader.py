@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import torch
 
 from ctrkit.preprocessing.preprocessor import FeatureSpec
@@ -33,13 +34,27 @@ class CTRTensors:
         return self.x_sparse.shape[0]
 
     @classmethod
-    def from_frame(cls, df: pd.DataFrame, spec: FeatureSpec, labels: Sequence[str] | None = ("label",)) -> CTRTensors:
-        """Build tensors from a transformed frame, columns in the order the spec gives."""
-        x_dense = torch.from_numpy(np.ascontiguousarray(df[list(spec.dense)].to_numpy(np.float32)).reshape(len(df), -1))
-        x_sparse = torch.from_numpy(df[[s.name for s in spec.sparse]].to_numpy(np.int64, copy=True))
+    def from_frame(cls, data: pd.DataFrame | pa.Table, spec: FeatureSpec,
+                   labels: Sequence[str] | None = None) -> CTRTensors:
+        """Build tensors from transformed data (a DataFrame or an arrow Table), columns in the spec's order.
+
+        ``labels``: the label columns for ``y`` (default: the spec's); ``y`` is
+        None when the data lacks any of them (an unlabelled test file).
+        """
+        labels = spec.labels if labels is None else tuple(labels)
+        names = data.column_names if isinstance(data, pa.Table) else list(data.columns)
+
+        def block(columns, dtype) -> np.ndarray:  # (N, len(columns))
+            if isinstance(data, pa.Table):
+                return np.stack([data[c].to_numpy().astype(dtype) for c in columns], axis=1) if columns else \
+                    np.zeros((data.num_rows, 0), dtype)
+            return data[list(columns)].to_numpy(dtype, copy=True).reshape(len(data), -1)
+
+        x_dense = torch.from_numpy(block(spec.dense_names, np.float32))
+        x_sparse = torch.from_numpy(block([s.name for s in spec.sparse], np.int64))
         y = None
-        if labels and all(c in df.columns for c in labels):
-            y = torch.from_numpy(df[list(labels)].to_numpy(np.float32, copy=True))
+        if labels and all(c in names for c in labels):
+            y = torch.from_numpy(block(labels, np.float32))
             y = y[:, 0].contiguous() if len(labels) == 1 else y
         return cls(x_dense, x_sparse, y)
 
@@ -53,10 +68,12 @@ class BatchLoader:
     With ``shuffle=True`` each pass draws a new permutation from ``seed`` and the
     pass number, so runs are reproducible. On CUDA the tensors are pinned once
     and copied with ``non_blocking=True``, overlapping the copy with compute.
+    ``rank`` of ``world_size`` processes takes every ``world_size``-th row of
+    each pass's order (the same permutation in every process): disjoint shards.
     """
 
     def __init__(self, data: CTRTensors, batch_size: int = 4096, shuffle: bool = False, seed: int = 0,
-                 device: str | torch.device = "cpu", drop_last: bool = False):
+                 device: str | torch.device = "cpu", drop_last: bool = False, rank: int = 0, world_size: int = 1):
         if batch_size < 1:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
         self.device = torch.device(device)
@@ -67,18 +84,26 @@ class BatchLoader:
         self.shuffle = shuffle
         self.seed = seed
         self.drop_last = drop_last
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size), got rank {rank} of {world_size}")
+        self.rank, self.world_size = rank, world_size
         self.epoch = 0
 
+    def _rows(self) -> int:
+        return len(range(self.rank, len(self.data), self.world_size))
+
     def __len__(self) -> int:
-        n = len(self.data)
+        n = self._rows()
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]]:
-        n = len(self.data)
+        n = self._rows()
         order = None
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(n, generator=g)
+            order = torch.randperm(len(self.data), generator=g)
+        if self.world_size > 1:
+            order = (order if order is not None else torch.arange(len(self.data)))[self.rank::self.world_size]
         self.epoch += 1
         non_blocking = self.device.type == "cuda"
         for i in range(len(self)):

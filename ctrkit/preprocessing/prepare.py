@@ -1,4 +1,4 @@
-"""``ctrkit prepare``: data in, the artifacts of DESIGN.md out (chapter 02).
+"""``ctrkit prepare``: data in, the prepared-data artifacts out (chapter 02).
 
     <out>/train_data.parquet, val_data.parquet, test_data.parquet
     <out>/preprocessor.json
@@ -26,7 +26,8 @@ from tqdm import tqdm  # text bars: tqdm.auto would need ipywidgets in Jupyter
 
 from ctrkit.datasets import SPLITS, iter_criteo_tables, split, split_codes
 from ctrkit.preprocessing.loader import CTRTensors
-from ctrkit.preprocessing.preprocessor import LABELS, CTRPreprocessor
+from ctrkit._config import ConfigError
+from ctrkit.preprocessing.preprocessor import CTRPreprocessor
 
 PREPROCESSOR_FILE = "preprocessor.json"
 
@@ -185,10 +186,18 @@ def load_preprocessor(data_dir: str | Path) -> CTRPreprocessor:
     return CTRPreprocessor.load(Path(data_dir) / PREPROCESSOR_FILE)
 
 
-def load_tensors(data_dir: str | Path, name: str, labels=("label",)) -> CTRTensors:
-    """One prepared split as :class:`CTRTensors`, ready for :class:`BatchLoader`."""
-    labels = tuple(labels) if labels else ()
-    unknown = [c for c in labels if c not in LABELS]
+def load_tensors(data_dir: str | Path, name: str, labels=None) -> CTRTensors:
+    """One prepared split as :class:`CTRTensors`, ready for :class:`BatchLoader`.
+
+    ``labels``: the label columns for ``y`` (default: every label the data was prepared with).
+    """
+    spec = load_preprocessor(data_dir).spec
+    labels = spec.labels if labels is None else tuple(labels)
+    unknown = [c for c in labels if c not in spec.labels]
     if unknown:
-        raise ValueError(f"unknown label column(s) {unknown}; known: {', '.join(LABELS)}")
-    return CTRTensors.from_frame(load_split(data_dir, name), load_preprocessor(data_dir).spec, labels)
+        raise ConfigError(f"{data_dir} has no label column {unknown[0]!r}; its labels: {', '.join(spec.labels) or 'none'}"
+                          " (`ctrkit prepare --labels` keeps label columns)")
+    path = split_path(data_dir, name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file; run `ctrkit prepare --out {data_dir}` first")
+    return CTRTensors.from_frame(pq.read_table(path), spec, labels)

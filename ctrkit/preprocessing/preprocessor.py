@@ -15,11 +15,21 @@ Dense (count) features, per ``dense_transform``:
 - ``"bins"``: quantile bins, each bin a categorical token (the field moves to the sparse side).
 
 Missing values are filled with the mean (0 after scaling) and flagged by an
-``<name>_missing`` indicator column. Categorical features map to integer ids:
+indicator column (``I1_missing``, whose :class:`DenseColumn` says it is the
+``missing`` flag of field ``I1``). Categorical features map to integer ids:
 0 is reserved for missing, 1 for out-of-vocabulary (unseen, or seen fewer than
 ``min_count`` times), 2.. for the vocabulary, most frequent first. A field whose
 vocabulary is larger than ``hash_threshold`` is hashed into ``hash_buckets``
 buckets instead (ids 2..hash_buckets+1), which bounds the embedding table.
+
+Columns that are not features pass through: the label columns (``labels``:
+given, or the Criteo label ``click`` when the data has it) and every other
+column of the training data (``p_click``, ``user_id``…); :class:`FeatureSpec`
+records both. :meth:`CTRPreprocessor.encode` turns raw rows (a DataFrame, an
+arrow Table or a list of dicts) straight into model inputs: an absent or null
+field is missing, an unknown category is OOV, and a value that is not a finite
+number where one is required is a :class:`~ctrkit.datasets.DataError` naming
+the field and the row.
 """
 
 from __future__ import annotations
@@ -34,13 +44,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ctrkit.datasets import DENSE, SPARSE
+from ctrkit.datasets import DENSE, LABEL, SPARSE, DataError
 from ctrkit.datasets.splits import row_uniform
 
 MISSING, OOV = 0, 1  # reserved categorical ids
-PASSTHROUGH = ("label", "conversion", "p_click", "p_conversion", "user_id", "ts")
-LABELS = ("label", "conversion")
-_FORMAT_VERSION = 1
+VALUE, MISSING_FLAG = "value", "missing"  # the roles of a dense column
+_FORMAT_VERSION = 2
 
 
 def suggest_embed_dim(vocab_size: int) -> int:
@@ -55,46 +64,122 @@ def suggest_embed_dim(vocab_size: int) -> int:
 
 
 @dataclass(frozen=True)
+class DenseColumn:
+    """One float column of ``x_dense``: the numeric field it belongs to and its role.
+
+    ``role`` is ``"value"`` (the scaled number) or ``"missing"`` (1.0 where the
+    raw value was missing).
+    """
+
+    name: str
+    field: str
+    role: str = VALUE
+
+
+@dataclass(frozen=True)
 class SparseField:
+    """One integer column of ``x_sparse``: a categorical (or binned numeric) field."""
+
     name: str
     vocab_size: int  # including the reserved ids
-    embed_dim: int
+    embed_dim: int  # the preprocessor's suggestion (chapter 02)
     hashed: bool = False
+    binned: bool = False  # a numeric field cut into quantile bins (id 0 is still "missing")
 
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """What models need to know about the features (the schema between data and models).
+    """What models and trainers need to know about the columns (the schema between data and models).
 
-    ``dense`` names the float columns of ``x_dense`` in order, ``sparse`` the
-    integer columns of ``x_sparse``; ``labels`` the targets a trainer may use.
+    ``dense`` describes the float columns of ``x_dense`` in order, ``sparse``
+    the integer columns of ``x_sparse``; ``labels`` the target columns the data
+    carries, ``passthrough`` the other columns kept beside the features.
+    Models read vocabulary sizes and fields from here, never from column names.
     """
 
-    dense: tuple[str, ...]
+    dense: tuple[DenseColumn, ...]
     sparse: tuple[SparseField, ...]
-    labels: tuple[str, ...] = ("label",)
+    labels: tuple[str, ...] = ()
+    passthrough: tuple[str, ...] = ()
+
+    @property
+    def dense_names(self) -> tuple[str, ...]:
+        """The columns of ``x_dense``, in order."""
+        return tuple(c.name for c in self.dense)
+
+    @property
+    def numeric_fields(self) -> tuple[str, ...]:
+        """The numeric fields that reach a model as a number (none when they are binned)."""
+        return tuple(c.field for c in self.dense if c.role == VALUE)
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """Every field a model sees, in the order of its tokens: numeric fields first, then ``x_sparse``'s."""
+        return self.numeric_fields + tuple(s.name for s in self.sparse)
 
     @property
     def n_fields(self) -> int:
-        return len(self.dense) + len(self.sparse)
+        return len(self.fields)
+
+    def dense_index(self, field: str, role: str = VALUE) -> int | None:
+        """The ``x_dense`` column of ``field`` in ``role``, or None when there is none."""
+        return next((i for i, c in enumerate(self.dense) if c.field == field and c.role == role), None)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: dict) -> FeatureSpec:
-        return cls(tuple(d["dense"]), tuple(SparseField(**s) for s in d["sparse"]), tuple(d["labels"]))
+        return cls(tuple(DenseColumn(**c) for c in d["dense"]), tuple(SparseField(**s) for s in d["sparse"]),
+                   tuple(d["labels"]), tuple(d["passthrough"]))
 
 
 def _column(data, name: str) -> pa.Array:
-    """One column of a pandas DataFrame or a pyarrow Table, as an arrow array."""
+    """One column of a pandas DataFrame or a pyarrow Table, as an arrow array (pandas' NaN is null)."""
     if isinstance(data, pa.Table):
         return data[name].combine_chunks()
     return pa.array(data[name], from_pandas=True)
 
 
-def _dense_values(data, name: str) -> np.ndarray:
-    return _column(data, name).cast(pa.float64()).to_numpy(zero_copy_only=False)
+def _bad_row(field: str, row: int, value) -> DataError:
+    return DataError(f"field {field!r}, row {row}: {value!r} is not a finite number")
+
+
+def _dense_values(data, name: str, n: int, row0: int = 0) -> np.ndarray:
+    """A numeric field as float64 with NaN for missing (absent or null); anything else non-finite is an error."""
+    if name not in _names(data):
+        return np.full(n, np.nan)
+    column = _column(data, name)
+    try:
+        x = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        values = column.to_pylist()
+        row = next(i for i, v in enumerate(values) if v is not None and not _is_number(v))
+        raise _bad_row(name, row0 + row, values[row]) from None
+    bad = ~np.isfinite(x)
+    if bad.any():
+        bad &= ~column.is_null().to_numpy(zero_copy_only=False)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise _bad_row(name, row0 + row, x[row])
+    return x
+
+
+def _is_number(value) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return not isinstance(value, (str, bytes))
+
+
+def _record_values(rows: list[dict], name: str, row0: int = 0) -> np.ndarray:
+    """A numeric field of dict rows as float64 with NaN for missing (absent or None)."""
+    values = [r.get(name) for r in rows]
+    for i, v in enumerate(values):
+        if v is not None and not (_is_number(v) and math.isfinite(float(v))):
+            raise _bad_row(name, row0 + i, v)
+    return np.array(values, dtype=np.float64)
 
 
 def _hash_bucket(values: pa.Array, n_buckets: int) -> np.ndarray:
@@ -139,6 +224,7 @@ class CTRPreprocessor:
         embed_dim: int | None = None,
         dense_fields: tuple[str, ...] = tuple(DENSE),
         sparse_fields: tuple[str, ...] = tuple(SPARSE),
+        labels: tuple[str, ...] | None = None,
         bin_sample: int = 200_000,
         seed: int = 0,
     ):
@@ -151,13 +237,14 @@ class CTRPreprocessor:
         self.embed_dim = embed_dim
         self.dense_fields = tuple(dense_fields)
         self.sparse_fields = tuple(sparse_fields)
+        self.labels = None if labels is None else tuple(labels)
         self.bin_sample = bin_sample
         self.seed = seed
 
     def get_params(self) -> dict:
         return {k: getattr(self, k) for k in (
             "dense_transform", "missing_indicator", "n_bins", "min_count", "hash_threshold",
-            "hash_buckets", "embed_dim", "dense_fields", "sparse_fields", "bin_sample", "seed")}
+            "hash_buckets", "embed_dim", "dense_fields", "sparse_fields", "labels", "bin_sample", "seed")}
 
     def _check_params(self) -> None:
         if self.dense_transform not in ("log", "standard", "bins"):
@@ -169,16 +256,16 @@ class CTRPreprocessor:
 
     def fit(self, data) -> CTRPreprocessor:
         """Learn scaling statistics and vocabularies from ``data`` (a DataFrame or arrow Table)."""
-        for name in ("counts_", "moments_", "samples_", "n_rows_", "spec_"):
+        for name in ("counts_", "moments_", "samples_", "n_rows_", "spec_", "labels_", "passthrough_"):
             self.__dict__.pop(name, None)
         return self.partial_fit(data)
 
     def partial_fit(self, data) -> CTRPreprocessor:
         """Add one chunk of training rows to the statistics and refresh the fitted state."""
         self._check_params()
-        missing = [c for c in self.dense_fields + self.sparse_fields if c not in _names(data)]
+        missing = [c for c in self.dense_fields + self.sparse_fields + (self.labels or ()) if c not in _names(data)]
         if missing:
-            raise KeyError(f"columns missing from the data: {', '.join(missing)}")
+            raise DataError(f"columns missing from the data: {', '.join(missing)}")
         if hasattr(self, "spec_") and not hasattr(self, "counts_"):
             raise RuntimeError("a loaded preprocessor keeps no running counts to add to; call fit() to start afresh")
         if not hasattr(self, "counts_"):
@@ -186,10 +273,14 @@ class CTRPreprocessor:
             self.moments_ = {f: _Moments() for f in self.dense_fields}
             self.samples_ = {f: np.empty(0) for f in self.dense_fields}
             self.n_rows_ = 0
-        n = len(data) if not isinstance(data, pa.Table) else data.num_rows
+            features = set(self.dense_fields + self.sparse_fields)
+            found = tuple(c for c in (LABEL,) if c in _names(data))
+            self.labels_ = found if self.labels is None else self.labels
+            self.passthrough_ = tuple(c for c in _names(data) if c not in features and c not in self.labels_)
+        n = _n_rows(data)
         keep = row_uniform(np.arange(self.n_rows_, self.n_rows_ + n), self.seed) < self.bin_sample / max(n, self.bin_sample)
         for f in self.dense_fields:
-            x = _dense_values(data, f)
+            x = _dense_values(data, f, n, self.n_rows_)
             present = ~np.isnan(x)
             self.moments_[f].add(self._pre_scale(x[present]))
             if self.dense_transform == "bins":
@@ -228,16 +319,18 @@ class CTRPreprocessor:
         sparse = []
         binned = self.dense_fields if self.dense_transform == "bins" else ()
         for f in binned:
-            sparse.append((f, len(self.bin_edges_[f]) + 2, False))
+            sparse.append((f, len(self.bin_edges_[f]) + 2, False, True))
         for f in self.sparse_fields:
             size = self.hashed_[f] + 2 if f in self.hashed_ else len(self.vocab_[f]) + 2
-            sparse.append((f, size, f in self.hashed_))
-        dense = () if binned else self.dense_fields
+            sparse.append((f, size, f in self.hashed_, False))
+        dense = [] if binned else [DenseColumn(f, f) for f in self.dense_fields]
         if self.missing_indicator and not binned:
-            dense = dense + tuple(f"{f}_missing" for f in self.dense_fields)
+            dense += [DenseColumn(f"{f}_missing", f, MISSING_FLAG) for f in self.dense_fields]
         return FeatureSpec(
             dense=tuple(dense),
-            sparse=tuple(SparseField(n, v, self.embed_dim or suggest_embed_dim(v), h) for n, v, h in sparse),
+            sparse=tuple(SparseField(n, v, self.embed_dim or suggest_embed_dim(v), h, b) for n, v, h, b in sparse),
+            labels=self.labels_,
+            passthrough=self.passthrough_,
         )
 
     # --- transforming --------------------------------------------------------------------------
@@ -252,39 +345,88 @@ class CTRPreprocessor:
         self._check_fitted()
         return self.spec_
 
-    def transform_table(self, data) -> pa.Table:
-        """Transform to an arrow table: dense float32 columns, sparse int32 ids, passthrough columns."""
-        self._check_fitted()
-        out: dict[str, pa.Array] = {}
-        for c in PASSTHROUGH:
-            if c in _names(data):
-                out[c] = _column(data, c)
-        dense = {f: _dense_values(data, f) for f in self.dense_fields}
-        if self.dense_transform == "bins":
-            for f, x in dense.items():
-                ids = np.searchsorted(np.asarray(self.bin_edges_[f]), x, side="right") + 1
-                out[f] = pa.array(np.where(np.isnan(x), MISSING, ids).astype(np.int32))
-        else:
-            for f, x in dense.items():
-                z = (self._pre_scale(x) - self.mean_[f]) / self.std_[f]
-                out[f] = pa.array(np.nan_to_num(z, nan=0.0).astype(np.float32))
-            if self.missing_indicator:
-                for f, x in dense.items():
-                    out[f"{f}_missing"] = pa.array(np.isnan(x).astype(np.float32))
-        for f in self.sparse_fields:
-            out[f] = pa.array(self._encode(_column(data, f), f))
-        names = [c for c in PASSTHROUGH if c in out] + list(self.spec_.dense) + [s.name for s in self.spec_.sparse]
-        return pa.table([out[c] for c in names], names=names)
+    def encode(self, data, row0: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Raw rows → model inputs ``(x_dense (N, n_dense) float32, x_sparse (N, F) int64)``.
 
-    def _encode(self, values: pa.Array, f: str) -> np.ndarray:
-        values = values.cast(pa.string())
+        ``data``: a DataFrame, an arrow Table, or a list of dicts (one row each,
+        any field may be absent). Absent and null fields are missing, unknown
+        categories OOV; ``row0`` numbers the rows in error messages (a file's
+        chunk offset). Lists of dicts take a per-value path that is fast for a
+        few rows; tables take arrow's vectorised one; both give the same numbers.
+        """
+        self._check_fitted()
+        if isinstance(data, dict):
+            raise TypeError("encode takes a list of dicts (one per row), a DataFrame or an arrow Table, not one dict")
+        n, records, spec = _n_rows(data), isinstance(data, list), self.spec_
+        raw = np.empty((n, len(self.dense_fields)))  # (N, F_n) float64, NaN = missing
+        for i, f in enumerate(self.dense_fields):
+            raw[:, i] = _record_values(data, f, row0) if records else _dense_values(data, f, n, row0)
+        x_dense = np.zeros((n, len(spec.dense)), dtype=np.float32)
+        x_sparse = np.empty((n, len(spec.sparse)), dtype=np.int64)
+        missing = np.isnan(raw)
+        if self.dense_transform == "bins":  # binned fields are x_sparse's first columns
+            for i, f in enumerate(self.dense_fields):
+                x_sparse[:, i] = np.where(missing[:, i], MISSING, np.searchsorted(self.bin_edges_[f], raw[:, i], "right") + 1)
+        else:
+            mean, std = (np.array([d[f] for f in self.dense_fields]) for d in (self.mean_, self.std_))
+            x_dense[:, :len(self.dense_fields)] = np.where(missing, 0.0, (self._pre_scale(raw) - mean) / std)
+            x_dense[:, len(self.dense_fields):] = missing[:, :len(spec.dense) - len(self.dense_fields)]
+        first = len(spec.sparse) - len(self.sparse_fields)
+        if records:
+            x_sparse[:, first:] = self._encode_records(data)
+        else:
+            for j, f in enumerate(self.sparse_fields):
+                x_sparse[:, first + j] = self._encode(data, f, n)
+        return x_dense, x_sparse
+
+    def transform_table(self, data) -> pa.Table:
+        """Transform to an arrow table: label and passthrough columns, dense float32 columns, sparse int32 ids."""
+        x_dense, x_sparse = self.encode(data)
+        spec = self.spec_
+        kept = [c for c in spec.labels + spec.passthrough if c in _names(data)]
+        arrays = [_column(data, c) for c in kept]
+        arrays += [pa.array(x_dense[:, i]) for i in range(x_dense.shape[1])]
+        arrays += [pa.array(x_sparse[:, j].astype(np.int32)) for j in range(x_sparse.shape[1])]
+        return pa.table(arrays, names=kept + list(spec.dense_names) + [s.name for s in spec.sparse])
+
+    def _encode(self, data, f: str, n: int) -> np.ndarray:
+        if f not in _names(data):
+            return np.full(n, MISSING, dtype=np.int64)
+        values = _column(data, f).cast(pa.string())
         is_missing = values.is_null().to_numpy(zero_copy_only=False)
         if f in self.hashed_:
             ids = _hash_bucket(values.fill_null(""), self.hashed_[f]) + 2
         else:
-            pos = pc.index_in(values, value_set=pa.array(self.vocab_[f], type=pa.string()))
+            pos = pc.index_in(values, value_set=self._value_set(f))
             ids = pos.fill_null(OOV - 2).to_numpy().astype(np.int64) + 2
-        return np.where(is_missing, MISSING, ids).astype(np.int32)
+        return np.where(is_missing, MISSING, ids)
+
+    def _encode_records(self, rows: list[dict]) -> np.ndarray:
+        """The categorical ids of dict rows, (N, F_s): one dict lookup per value, no arrow call."""
+        lookups = [self._lookup(f) if f not in self.hashed_ else None for f in self.sparse_fields]
+        fields = list(zip(self.sparse_fields, lookups))
+        ids = np.array([[MISSING if (v := row.get(f)) is None else lookup.get(str(v), OOV) if lookup is not None else -1
+                         for f, lookup in fields] for row in rows], dtype=np.int64).reshape(len(rows), len(fields))
+        for j, (f, lookup) in enumerate(fields):
+            if lookup is None:  # hashed: one vectorised call per field
+                values = [row.get(f) for row in rows]
+                buckets = _hash_bucket(pa.array(["" if v is None else str(v) for v in values], pa.string()),
+                                       self.hashed_[f]) + 2
+                ids[:, j] = np.where([v is None for v in values], MISSING, buckets)
+        return ids
+
+    # The lookups are built once per field, on first use (a loaded preprocessor pays for them once).
+    def _value_set(self, f: str) -> pa.Array:
+        cache = self.__dict__.setdefault("_value_sets", {})
+        if f not in cache:
+            cache[f] = pa.array(self.vocab_[f], type=pa.string())
+        return cache[f]
+
+    def _lookup(self, f: str) -> dict[str, int]:
+        cache = self.__dict__.setdefault("_lookups", {})
+        if f not in cache:
+            cache[f] = {v: i + 2 for i, v in enumerate(self.vocab_[f])}
+        return cache[f]
 
     def transform(self, data) -> pd.DataFrame:
         """Transform a DataFrame (or arrow Table) into model inputs; see :meth:`transform_table`."""
@@ -327,13 +469,14 @@ class CTRPreprocessor:
             raise FileNotFoundError(f"{path}: no such preprocessor file")
         d = json.loads(path.read_text())
         if d.get("format") != "ctrkit.preprocessor" or d.get("version") != _FORMAT_VERSION:
-            raise ValueError(f"{path}: not a ctrkit preprocessor (version {_FORMAT_VERSION}) file")
+            raise DataError(f"{path}: not a ctrkit preprocessor file of format version {_FORMAT_VERSION} "
+                            "(prepare the data again with this ctrkit)")
         params = d["params"]
-        params["dense_fields"], params["sparse_fields"] = tuple(params["dense_fields"]), tuple(params["sparse_fields"])
         pre = cls(**params)
         pre.n_rows_, pre.mean_, pre.std_ = d["n_rows"], d["mean"], d["std"]
         pre.bin_edges_, pre.vocab_, pre.hashed_ = d["bin_edges"], d["vocab"], d["hashed"]
         pre.spec_ = FeatureSpec.from_dict(d["spec"])
+        pre.labels_, pre.passthrough_ = pre.spec_.labels, pre.spec_.passthrough
         return pre
 
 
@@ -341,7 +484,13 @@ _EMPTY_COUNTS = pa.table({"value": pa.array([], pa.string()), "count": pa.array(
 
 
 def _names(data) -> list[str]:
+    if isinstance(data, list):  # dict rows: the fields any row has
+        return list(dict.fromkeys(k for row in data for k in row))
     return data.column_names if isinstance(data, pa.Table) else list(data.columns)
+
+
+def _n_rows(data) -> int:
+    return data.num_rows if isinstance(data, pa.Table) else len(data)
 
 
 def _cap(x: np.ndarray, size: int, seed: int) -> np.ndarray:

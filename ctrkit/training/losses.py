@@ -16,8 +16,13 @@ import torch.nn.functional as F
 
 
 def ctr_loss(logits: torch.Tensor, y: torch.Tensor, kind: str = "bce", label_smoothing: float = 0.0,
-             gamma: float = 2.0, pos_weight: float = 1.0, neg_weight: float = 1.0) -> torch.Tensor:
-    """Mean loss of ``logits`` for labels ``y`` (same shape; several labels are averaged)."""
+             gamma: float = 2.0, pos_weight: float = 1.0, neg_weight: float = 1.0,
+             label_weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean loss of ``logits`` for labels ``y`` (same shape).
+
+    Several labels, (B, L): the sum over labels of each label's mean loss,
+    weighted by ``label_weights`` (L,) when given.
+    """
     logits, y = logits.float(), y.float()
     target = y * (1 - label_smoothing) + 0.5 * label_smoothing if label_smoothing else y
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
@@ -29,7 +34,10 @@ def ctr_loss(logits: torch.Tensor, y: torch.Tensor, kind: str = "bce", label_smo
         raise ValueError(f"loss must be 'bce' or 'focal', got {kind!r}")
     if pos_weight != 1.0 or neg_weight != 1.0:
         bce = bce * (y * pos_weight + (1 - y) * neg_weight)
-    return bce.mean()
+    if bce.ndim == 1:
+        return bce.mean()
+    per_label = bce.mean(dim=0)  # (L,)
+    return (per_label if label_weights is None else per_label * label_weights).sum()
 
 
 def class_balanced_weights(n_pos: int, n_neg: int, beta: float = 0.9999) -> tuple[float, float]:

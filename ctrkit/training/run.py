@@ -7,12 +7,13 @@ A config names a model and fills two small dataclasses::
       embed_dim: 16
     train:            # ctrkit.training.TrainConfig
       epochs: 8
-    labels: [label]   # optional; several labels for multi-task models
+    labels: [click]   # the label columns to learn (default click); several for multi-task models
 
 A run directory holds ``config.yaml`` (resolved, with the data directory),
 ``preprocessor.json``, ``model.safetensors``, ``history.csv``, ``metrics.json``,
-``checkpoints/`` and, after ``ctrkit calibrate``, ``calibrator.json``. Nothing
-in it is a pickle.
+``checkpoints/`` and, after ``ctrkit calibrate``, ``calibrator.json`` (one
+calibrator per label). Nothing in it is a pickle. Scoring a run goes through
+:class:`ctrkit.Predictor`.
 """
 
 from __future__ import annotations
@@ -22,22 +23,23 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import yaml
-from safetensors.torch import load_file, save_file
-from scipy.special import expit
+from safetensors.torch import save_file
 from torch import nn
 
 from ctrkit import metrics
-from ctrkit._config import fill
-from ctrkit.calibration import load_calibrator, make_calibrator
+from ctrkit._config import ConfigError, fill
+from ctrkit.calibration import make_calibrator, save_calibrators
+from ctrkit.datasets import LABEL
 from ctrkit.models import build, hparams_of
-from ctrkit.preprocessing import CTRPreprocessor
+from ctrkit.predictor import CALIBRATOR_FILE, MODEL_FILE, Predictor
+from ctrkit.preprocessing import CTRPreprocessor, CTRTensors
 from ctrkit.preprocessing.prepare import PREPROCESSOR_FILE, load_preprocessor, load_tensors
-from ctrkit.training.trainer import TrainConfig, config_fields, evaluate, fit, label_metrics, predict_logits
+from ctrkit.training.trainer import TrainConfig, config_fields, evaluate, fit
 
-CONFIG_FILE, MODEL_FILE, METRICS_FILE = "config.yaml", "model.safetensors", "metrics.json"
-CALIBRATOR_FILE = "calibrator.json"
+CONFIG_FILE, METRICS_FILE = "config.yaml", "metrics.json"
 
 
 @dataclass
@@ -45,22 +47,25 @@ class RunConfig:
     model: str
     hparams: dict = field(default_factory=dict)
     train: TrainConfig = field(default_factory=TrainConfig)
-    labels: tuple[str, ...] = ("label",)
+    labels: tuple[str, ...] = (LABEL,)
     data: str | None = None  # the prepared data directory, recorded by train_run
 
     @classmethod
     def from_dict(cls, d: dict) -> RunConfig:
         if not isinstance(d, dict):
-            raise ValueError("a run config is a YAML mapping with 'model' and 'train' sections")
-        d = fill({"model": {}, "train": {}, "labels": ("label",), "data": ""}, d, "config")
+            raise ConfigError("a run config is a YAML mapping with 'model' and 'train' sections")
+        d = fill({"model": {}, "train": {}, "labels": (LABEL,), "data": ""}, d, "config")
         model = d.get("model") or {}
         if not isinstance(model, dict) or "name" not in model:
-            raise ValueError("config: 'model' needs a 'name' (one of lr, fm, deepfm, dcnv2, autoint, transformer)")
+            raise ConfigError("config: 'model' needs a 'name' (one of lr, fm, deepfm, dcnv2, autoint, transformer)")
         model = dict(model)
         name = model.pop("name")
         hparams = fill(hparams_of(name), model, f"config: model {name!r}")
         train = TrainConfig(**fill(config_fields(), d.get("train") or {}, "config: train"))
-        return cls(name, hparams, train, tuple(d.get("labels", ("label",))), d.get("data") or None)
+        labels = tuple(d.get("labels", (LABEL,)))
+        if not labels or len(set(labels)) != len(labels):
+            raise ConfigError(f"config: 'labels' must name one or more distinct label columns, got {list(labels)}")
+        return cls(name, hparams, train, labels, d.get("data") or None)
 
     def to_dict(self) -> dict:
         hp = {k: list(v) if isinstance(v, tuple) else v for k, v in self.hparams.items()}
@@ -76,7 +81,7 @@ def load_config(path: str | Path) -> RunConfig:
     try:
         d = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
-        raise ValueError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"{path} is not valid YAML: {str(e).splitlines()[0]}") from None
     return RunConfig.from_dict(d)
 
 
@@ -99,14 +104,15 @@ def train_run(config: RunConfig, data_dir: str | Path, out: str | Path, resume: 
     config.data = str(data_dir)
     (out / CONFIG_FILE).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     shutil.copy(data_dir / PREPROCESSOR_FILE, out / PREPROCESSOR_FILE)
-    history = fit(model, train, val, config.train, out=out, resume=resume)
+    history = fit(model, train, val, config.train, out=out, resume=resume, labels=config.labels)
     (out / CALIBRATOR_FILE).unlink(missing_ok=True)  # fit on other weights: `ctrkit calibrate` again
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(out / MODEL_FILE))
     result = {"model": config.model, "parameters": sum(p.numel() for p in model.parameters()), **history.attrs}
-    result["val"] = evaluate(model, val, config.train.eval_batch_size, config.train.device)
-    if (data_dir / "test_data.parquet").exists():
-        test = load_tensors(data_dir, "test", config.labels)
-        result["test"] = evaluate(model, test, config.train.eval_batch_size, config.train.device)
+    # the full report, once, at the end (the epochs validate on AUC and logloss only)
+    splits = {"val": val, **({"test": load_tensors(data_dir, "test", config.labels)}
+                             if (data_dir / "test_data.parquet").exists() else {})}
+    for name, data in splits.items():
+        result[name] = evaluate(model, data, config.train.eval_batch_size, config.train.device, labels=config.labels)
     return _write_metrics(out, result)
 
 
@@ -120,14 +126,8 @@ def _write_metrics(out: Path, result: dict) -> dict:
 
 def load_run(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, CTRPreprocessor, RunConfig]:
     """A trained run back as (model in eval mode, preprocessor, config); weights load from safetensors."""
-    path = Path(path)
-    if not (path / MODEL_FILE).is_file():
-        raise FileNotFoundError(f"no trained model in {path} (expected {MODEL_FILE}; did `ctrkit train` finish?)")
-    config = load_config(path / CONFIG_FILE)
-    pre = CTRPreprocessor.load(path / PREPROCESSOR_FILE)
-    model = build(config.model, pre.spec, **config.hparams)
-    model.load_state_dict(load_file(str(path / MODEL_FILE), device=str(device)))
-    return model.to(device).eval(), pre, config
+    predictor = Predictor.from_run(path, device)
+    return predictor.model, predictor.preprocessor, load_config(Path(path) / CONFIG_FILE)
 
 
 def _run_data(config: RunConfig, data_dir: str | Path | None) -> Path:
@@ -137,17 +137,20 @@ def _run_data(config: RunConfig, data_dir: str | Path | None) -> Path:
     return data_dir
 
 
-def _split_scores(model: nn.Module, config: RunConfig, data, split: str, calibrator=None, logits=None) -> dict:
-    """The metrics of one labelled split, and of its calibrated probabilities when there is a calibrator."""
+def _split_scores(predictor: Predictor, data: CTRTensors, split: str, logits: np.ndarray | None = None) -> dict:
+    """The metrics of one labelled split, and of its calibrated probabilities when the run has calibrators."""
     if data.y is None:
-        raise ValueError(f"the {split} split has no labels to evaluate against")
-    if logits is None:
-        logits = predict_logits(model, data, config.train.eval_batch_size, "cpu")
-    y = data.y.numpy()
-    scores = label_metrics(y, expit(logits))
-    if calibrator is not None:
-        scores["calibrated"] = {"method": calibrator.method, **metrics.report(y, calibrator.predict_proba(logits))}
-    return scores
+        raise ConfigError(f"the {split} split has no labels to evaluate against")
+    logits = predictor.logits(data) if logits is None else logits
+    y = data.y.numpy().reshape(len(data), -1)
+    raw, calibrated = predictor.probabilities(logits, calibrated=False), predictor.probabilities(logits)
+    scores = {}
+    for j, label in enumerate(predictor.labels):
+        s = metrics.report(y[:, j], raw[:, j])
+        if label in predictor.calibrators:
+            s["calibrated"] = {"method": predictor.calibrators[label].method, **metrics.report(y[:, j], calibrated[:, j])}
+        scores[label] = s
+    return scores[predictor.labels[0]] if len(predictor.labels) == 1 else scores
 
 
 def _merge_metrics(path: Path, scores: dict[str, dict]) -> None:
@@ -160,37 +163,37 @@ def _merge_metrics(path: Path, scores: dict[str, dict]) -> None:
 def evaluate_run(path: str | Path, split: str = "test", data_dir: str | Path | None = None) -> dict:
     """Metrics of a run on one split of its data; merged into the run's metrics.json under the split name.
 
-    When the run has a calibrator (``ctrkit calibrate``), the metrics of the
-    calibrated probabilities are added under ``"calibrated"``.
+    When the run has calibrators (``ctrkit calibrate``), the metrics of the
+    calibrated probabilities are added under ``"calibrated"``. Several labels
+    give one block of metrics per label.
     """
     path = Path(path)
-    model, _, config = load_run(path)
-    data = load_tensors(_run_data(config, data_dir), split, config.labels)
-    calibrator = load_calibrator(path / CALIBRATOR_FILE) if (path / CALIBRATOR_FILE).exists() else None
-    scores = _split_scores(model, config, data, split, calibrator)
+    predictor = Predictor.from_run(path)
+    data = load_tensors(_run_data(load_config(path / CONFIG_FILE), data_dir), split, predictor.labels)
+    scores = _split_scores(predictor, data, split)
     _merge_metrics(path, {split: scores})
     return scores
 
 
 def calibrate_run(path: str | Path, method: str = "isotonic", data_dir: str | Path | None = None) -> dict:
-    """Fit a calibrator on the run's validation logits, save it as calibrator.json, and re-evaluate (chapter 06).
+    """Fit one calibrator per label on the run's validation logits, save them as calibrator.json, re-evaluate.
 
     Returns the metrics of each labelled split the data has (validation, and
-    test when present), each with its ``"calibrated"`` counterpart.
+    test when present), each with its ``"calibrated"`` counterpart. Chapter 06.
     """
     path = Path(path)
-    model, _, config = load_run(path)
-    if len(config.labels) != 1:
-        raise ValueError(f"calibrate works on single-label runs; this run predicts {', '.join(config.labels)}")
-    data_dir = _run_data(config, data_dir)
-    val = load_tensors(data_dir, "val", config.labels)
+    predictor = Predictor.from_run(path)
+    data_dir = _run_data(load_config(path / CONFIG_FILE), data_dir)
+    val = load_tensors(data_dir, "val", predictor.labels)
     if val.y is None:
-        raise ValueError("the val split has no labels to fit a calibrator on")
-    logits = predict_logits(model, val, config.train.eval_batch_size, "cpu")
-    calibrator = make_calibrator(method).fit(logits, val.y.numpy())
-    calibrator.save(path / CALIBRATOR_FILE)
-    result = {"val": _split_scores(model, config, val, "val", calibrator, logits)}
+        raise ConfigError("the val split has no labels to fit a calibrator on")
+    logits = predictor.logits(val)
+    y = val.y.numpy().reshape(len(val), -1)
+    predictor.calibrators = {label: make_calibrator(method).fit(logits[:, j], y[:, j])
+                             for j, label in enumerate(predictor.labels)}
+    save_calibrators(path / CALIBRATOR_FILE, predictor.calibrators)
+    result = {"val": _split_scores(predictor, val, "val", logits)}
     if (data_dir / "test_data.parquet").exists():
-        result["test"] = _split_scores(model, config, load_tensors(data_dir, "test", config.labels), "test", calibrator)
+        result["test"] = _split_scores(predictor, load_tensors(data_dir, "test", predictor.labels), "test")
     _merge_metrics(path, result)
     return result

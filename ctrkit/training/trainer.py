@@ -1,7 +1,9 @@
 """The trainer (chapter 05): one loop for every model, the CLI and the notebooks.
 
 ``fit(model, train, val, config)`` knows nothing about the model it trains
-(minGPT's trainer is the model for this). What it does, in order:
+(minGPT's trainer is the model for this); :class:`Trainer` names its parts —
+an epoch, a validation, the stopping rule, SWA, the checkpoint state — so the
+loop in :meth:`Trainer.fit` reads like this list:
 
 - AdamW, with weight decay only on the weight matrices of linear layers (not on
   embeddings, biases or norms: decaying a rarely seen embedding row on every
@@ -11,13 +13,22 @@
   2017, the default), cosine with linear warm-up, or constant;
 - gradient clipping by global norm; AMP: an autocast context (fp16 with a
   ``GradScaler``, or bf16) or a null context when off;
-- early stopping on validation logloss, restoring the best weights;
+- one loss per label (a model may return several logits), weighted by
+  ``loss_weights``; a cheap validation each epoch (AUC and logloss per label);
+- early stopping on the ``monitor`` (validation logloss by default; ``auc``,
+  or one label's, e.g. ``conversion_auc``), restoring the best weights;
 - SWA (Izmailov et al. 2018): after the main phase, ``swa_epochs`` more epochs
   from the best weights under ``SWALR``, averaging the weights at each epoch
-  end; the average is kept only if its validation logloss beats the best
+  end; the average is kept only if its validation monitor beats the best
   single checkpoint;
 - checkpoints of the best and the last state each epoch (safetensors + JSON)
   and an exact ``resume``.
+
+It is ready for several processes (``torchrun``, torch DDP): each process takes
+its shard of every epoch's batches on its own device (``cuda:LOCAL_RANK``), the
+embedding frequencies are summed across processes, gradients are averaged by
+``DistributedDataParallel``, and only rank 0 writes checkpoints, history and
+logs, with the model's own (unwrapped) parameter names.
 """
 
 from __future__ import annotations
@@ -25,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -38,6 +50,7 @@ from torch.optim.swa_utils import SWALR, AveragedModel
 from tqdm import tqdm
 
 from ctrkit import metrics
+from ctrkit._config import ConfigError
 from ctrkit.models import embedding_penalty, set_frequencies
 from ctrkit.preprocessing.loader import BatchLoader, CTRTensors
 from ctrkit.training.checkpoint import int_keys, load_checkpoint, save_checkpoint
@@ -61,7 +74,9 @@ class TrainConfig:
     restart_mult: int = 2  # cosine_restarts: each cycle is this many times longer (T_mult)
     warmup_epochs: float = 0.5  # cosine_warmup
     min_lr: float = 1e-5
-    patience: int = 2  # epochs without a better validation logloss before stopping
+    patience: int = 2  # epochs without a better monitored value before stopping
+    monitor: str = "logloss"  # or "auc"; averaged over labels, or one label's: "click_logloss"
+    loss_weights: tuple[float, ...] = ()  # one per label (default: 1 each); the loss is Σ w_l · loss_l
     loss: str = "bce"  # or "focal"
     focal_gamma: float = 2.0
     label_smoothing: float = 0.0
@@ -79,25 +94,55 @@ class TrainConfig:
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
-            raise ValueError(f"train: 'schedule' must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+            raise ConfigError(f"train: 'schedule' must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.amp not in AMP:
-            raise ValueError(f"train: 'amp' must be one of {', '.join(AMP)}, got {self.amp!r}")
+            raise ConfigError(f"train: 'amp' must be one of {', '.join(AMP)}, got {self.amp!r}")
         if self.loss not in ("bce", "focal"):
-            raise ValueError(f"train: 'loss' must be 'bce' or 'focal', got {self.loss!r}")
+            raise ConfigError(f"train: 'loss' must be 'bce' or 'focal', got {self.loss!r}")
         for name in ("epochs", "batch_size", "eval_batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"train: {name!r} must be at least 1, got {getattr(self, name)}")
+                raise ConfigError(f"train: {name!r} must be at least 1, got {getattr(self, name)}")
         if not 0 <= self.label_smoothing < 1:
-            raise ValueError(f"train: 'label_smoothing' must be in [0, 1), got {self.label_smoothing}")
+            raise ConfigError(f"train: 'label_smoothing' must be in [0, 1), got {self.label_smoothing}")
+        if self.monitor.rsplit("_", 1)[-1] not in ("logloss", "auc"):
+            raise ConfigError(f"train: 'monitor' must be logloss or auc, or a label's (click_auc), got {self.monitor!r}")
+        if any(w < 0 for w in self.loss_weights):
+            raise ConfigError(f"train: 'loss_weights' must not be negative, got {list(self.loss_weights)}")
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """"auto" is CUDA when there is a GPU, else the CPU; a device is detected, never assumed."""
+@dataclass(frozen=True)
+class Ranks:
+    """Where this process stands among several (torch.distributed); one process is rank 0 of 1."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def current(cls) -> Ranks:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            return cls(torch.distributed.get_rank(), torch.distributed.get_world_size(),
+                       int(os.environ.get("LOCAL_RANK", 0)))
+        return cls()
+
+    @property
+    def main(self) -> bool:
+        """Rank 0 writes checkpoints, history and logs."""
+        return self.rank == 0
+
+
+def resolve_device(device: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
+    """"auto" is CUDA when there is a GPU, else the CPU; a device is detected, never assumed.
+
+    A bare ``cuda`` becomes ``cuda:{local_rank}``: each process of a DDP run owns one GPU.
+    """
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for, but PyTorch sees no GPU")
+        raise ConfigError("device 'cuda' was asked for, but PyTorch sees no GPU")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
     return device
 
 
@@ -108,7 +153,7 @@ def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
             return None
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if amp == "fp16" and device.type != "cuda":
-        raise ValueError("amp 'fp16' needs a CUDA device; on the CPU use 'bf16' or 'off'")
+        raise ConfigError("amp 'fp16' needs a CUDA device; on the CPU use 'bf16' or 'off'")
     return {"off": None, "fp16": torch.float16, "bf16": torch.bfloat16}[amp]
 
 
@@ -146,19 +191,24 @@ def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, data: CTRTensors, batch_size: int = 16384, device="auto",
-                   amp: str = "off") -> np.ndarray:
-    """Logits for every row of ``data`` (model in eval mode, restored afterwards)."""
-    device = resolve_device(device) if str(device) == "auto" else torch.device(device)
-    dtype = amp_dtype(amp, device)
+def _logits(model: nn.Module, loader: BatchLoader, dtype: torch.dtype | None) -> np.ndarray:
+    """Logits of every batch of ``loader`` (model in eval mode, restored afterwards)."""
     was_training = model.training
     model.eval()
     out = []
-    for x_dense, x_sparse, _ in BatchLoader(CTRTensors(data.x_dense, data.x_sparse), batch_size, device=device):
-        with autocast(device, dtype):
+    for x_dense, x_sparse, _ in loader:
+        with autocast(loader.device, dtype):
             out.append(model(x_dense, x_sparse).float().cpu())
     model.train(was_training)
     return torch.cat(out).numpy()
+
+
+def predict_logits(model: nn.Module, data: CTRTensors, batch_size: int = 16384, device="auto",
+                   amp: str = "off") -> np.ndarray:
+    """Logits for every row of ``data``: (N,), or (N, L) for a model with several labels."""
+    device = resolve_device(device)
+    loader = BatchLoader(CTRTensors(data.x_dense, data.x_sparse), batch_size, device=device)
+    return _logits(model, loader, amp_dtype(amp, device))
 
 
 def predict_proba(model: nn.Module, data: CTRTensors, batch_size: int = 16384, device="auto",
@@ -168,18 +218,41 @@ def predict_proba(model: nn.Module, data: CTRTensors, batch_size: int = 16384, d
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def evaluate(model: nn.Module, data: CTRTensors, batch_size: int = 16384, device="auto", amp: str = "off") -> dict:
+def evaluate(model: nn.Module, data: CTRTensors, batch_size: int = 16384, device="auto", amp: str = "off",
+             labels: tuple[str, ...] | None = None) -> dict:
     """:func:`ctrkit.metrics.report` on a labelled split: AUC, PR-AUC, logloss, NE, Brier, ECE, … (chapter 06)."""
     if data.y is None:
         raise ValueError("evaluate needs labels; this split has none")
-    return label_metrics(data.y.numpy(), predict_proba(model, data, batch_size, device, amp))
+    return label_metrics(data.y.numpy(), predict_proba(model, data, batch_size, device, amp), labels)
 
 
-def label_metrics(y: np.ndarray, p: np.ndarray) -> dict:
-    """The metrics of each label; several labels get one set each, suffixed _0, _1, …"""
+def _label_names(y: np.ndarray, labels: tuple[str, ...] | None) -> tuple[str, ...]:
+    n = 1 if y.ndim == 1 else y.shape[1]
+    labels = tuple(labels) if labels else tuple(f"label{j}" for j in range(n))
+    if len(labels) != n:
+        raise ValueError(f"{n} label column(s) but {len(labels)} label name(s): {', '.join(labels)}")
+    return labels
+
+
+def label_metrics(y: np.ndarray, p: np.ndarray, labels: tuple[str, ...] | None = None) -> dict:
+    """The full :func:`ctrkit.metrics.report` of each label: flat for one label, ``{label: report}`` for several."""
     if y.ndim == 1:
         return metrics.report(y, p)
-    return {f"{k}_{j}": v for j in range(y.shape[1]) for k, v in metrics.report(y[:, j], p[:, j]).items()}
+    return {name: metrics.report(y[:, j], p[:, j]) for j, name in enumerate(_label_names(y, labels))}
+
+
+def quick_metrics(y: np.ndarray, p: np.ndarray, labels: tuple[str, ...] | None = None) -> dict[str, float]:
+    """What the trainer checks every epoch: AUC and logloss, per label (``click_auc``…) and averaged (``auc``).
+
+    With one label there is only the plain ``auc`` and ``logloss``.
+    """
+    if y.ndim == 1:
+        return {"auc": metrics.auc(y, p), "logloss": metrics.logloss(y, p)}
+    out, names = {}, _label_names(y, labels)
+    for j, name in enumerate(names):
+        out |= {f"{name}_auc": metrics.auc(y[:, j], p[:, j]), f"{name}_logloss": metrics.logloss(y[:, j], p[:, j])}
+    return {"auc": float(np.mean([out[f"{n}_auc"] for n in names])),
+            "logloss": float(np.mean([out[f"{n}_logloss"] for n in names])), **out}
 
 
 def _update_norm_stats(model: nn.Module, loader: BatchLoader) -> None:
@@ -204,148 +277,255 @@ class _Progress:
 
     epoch: int = 0  # epochs done, both phases
     phase: str = "train"  # "train", then "swa", then "done"
-    best_logloss: float = math.inf
+    best: float = math.nan  # the best monitored validation value so far
     best_epoch: int = -1
     bad_epochs: int = 0
     swa_epochs_done: int = 0
 
 
-def fit(model: nn.Module, train: CTRTensors, val: CTRTensors, config: TrainConfig | None = None,
-        out: str | Path | None = None, resume: bool = False) -> pd.DataFrame:
-    """Train ``model`` in place and return the per-epoch history (a DataFrame).
+class Trainer:
+    """Train ``model`` on ``train``, validating on ``val``; see the module docstring and :meth:`fit`.
 
-    ``out``: a directory for ``checkpoints/`` and ``history.csv`` (nothing is
-    written without it). ``resume=True`` continues from ``out/checkpoints/last``.
-    The returned frame's ``attrs`` hold the summary: best epoch, best and SWA
-    validation logloss, and which weights the model ended with.
+    ``labels`` names the columns of ``y`` (several for a multi-task model); it
+    names the metrics (``val_click_auc``) and the monitor's choices. ``out``: a
+    directory for ``checkpoints/`` and ``history.csv`` (nothing is written without it).
     """
-    config = config or TrainConfig()
-    if train.y is None or val.y is None:
-        raise ValueError("fit needs labelled train and validation splits")
-    device = resolve_device(config.device)
-    dtype = amp_dtype(config.amp, device)
-    torch.manual_seed(config.seed)  # the trainer seeds; models never do
-    model.to(device)
-    set_frequencies(model, train.x_sparse)  # the embedding l2 divides by each row's training count
-    step_model = torch.compile(model) if config.compile else model
-    loader = BatchLoader(train, config.batch_size, shuffle=True, seed=config.seed, device=device)
-    optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
-    scheduler = make_scheduler(optimizer, config, len(loader))
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
-    weights = (1.0, 1.0)
-    if config.class_balanced:
-        n_pos = int(train.y.sum())
-        weights = class_balanced_weights(n_pos, train.y.numel() - n_pos, config.class_balanced_beta)
-    progress, history = _Progress(), []
-    best_state = copy.deepcopy(model.state_dict())
-    swa_model: AveragedModel | None = None
-    ckpt = Path(out) / "checkpoints" if out is not None else None
 
-    def start_swa():
-        nonlocal optimizer, scheduler, swa_model
-        model.load_state_dict(best_state)
-        optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.swa_lr)
-        scheduler = SWALR(optimizer, swa_lr=config.swa_lr, anneal_epochs=max(1, len(loader) // 2))
-        swa_model = AveragedModel(model)
+    def __init__(self, model: nn.Module, train: CTRTensors, val: CTRTensors, config: TrainConfig | None = None,
+                 out: str | Path | None = None, labels: tuple[str, ...] | None = None):
+        self.config = config = config or TrainConfig()
+        if train.y is None or val.y is None:
+            raise ValueError("fit needs labelled train and validation splits")
+        self.labels = _label_names(train.y.numpy(), labels)
+        self.ranks = Ranks.current()
+        self.device = resolve_device(config.device, self.ranks.local_rank)
+        self.dtype = amp_dtype(config.amp, self.device)
+        self.model, self.train, self.val = model, train, val
+        self.monitor, self.maximize = self._check_monitor(config.monitor)
+        self.loss_weights = self._check_loss_weights(config.loss_weights)
+        self.out = Path(out) if out is not None else None
+        self.ckpt = self.out / "checkpoints" if out is not None else None  # every rank reads it; rank 0 writes
+        # the loaders are built once: each process iterates over its own shard of every epoch's permutation
+        r, w = self.ranks.rank, self.ranks.world_size
+        self.loader = BatchLoader(train, config.batch_size, shuffle=True, seed=config.seed, device=self.device,
+                                  rank=r, world_size=w)
+        self.val_loader = BatchLoader(CTRTensors(val.x_dense, val.x_sparse), config.eval_batch_size, device=self.device)
+        self.norm_loader = BatchLoader(train, config.eval_batch_size, device=self.device)  # SWA's BatchNorm pass
+        self.weights = (1.0, 1.0)
+        if config.class_balanced:
+            n_pos = int(train.y.sum())
+            self.weights = class_balanced_weights(n_pos, train.y.numel() - n_pos, config.class_balanced_beta)
 
-    if resume:
-        if ckpt is None or not (ckpt / "last.json").exists():
-            raise FileNotFoundError(f"nothing to resume: no checkpoint in {ckpt}")
-        state = load_checkpoint(ckpt / "last")
-        progress = _Progress(**state["progress"])
-        history = state["history"]
-        best_state = {k: v.to(device) for k, v in state["best"].items()}
-        if progress.phase == "swa":
-            start_swa()
-        if "swa" in state:  # also when the run had finished: the average may be the model it ended with
-            swa_model = swa_model or AveragedModel(model)
-            swa_model.load_state_dict(state["swa"])
-        model.load_state_dict(state["model"])
-        opt = state["optimizer"]
-        optimizer.load_state_dict({"state": int_keys(opt["state"]), "param_groups": opt["param_groups"]})
-        scheduler.load_state_dict(state["scheduler"] | {k: v for k, v in scheduler.state_dict().items() if callable(v)})
-        scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"])
-        loader.epoch = progress.epoch
+    def _check_monitor(self, monitor: str) -> tuple[str, bool]:
+        known = ["logloss", "auc"] + ([f"{n}_{m}" for n in self.labels for m in ("logloss", "auc")]
+                                      if len(self.labels) > 1 else [])
+        if monitor not in known:
+            raise ConfigError(f"train: 'monitor' {monitor!r} is not one of {', '.join(known)}")
+        return monitor, monitor.endswith("auc")
 
-    while progress.phase != "done":
-        swa_phase = progress.phase == "swa"
+    def _check_loss_weights(self, weights: tuple[float, ...]) -> torch.Tensor | None:
+        if not weights:
+            return None
+        if len(weights) != len(self.labels):
+            raise ConfigError(f"train: 'loss_weights' has {len(weights)} value(s) for {len(self.labels)} label(s) "
+                              f"({', '.join(self.labels)})")
+        return torch.tensor(weights, device=self.device)
+
+    # --- the parts of an epoch ------------------------------------------------------------------
+
+    def train_epoch(self, step_model: nn.Module, desc: str) -> dict:
+        """One pass over this process's shard of the training data; the mean loss and the speed."""
+        config, model = self.config, self.model
         model.train()
-        started, total_loss, n_seen = time.perf_counter(), torch.zeros((), device=device), 0
-        bar = tqdm(loader, desc=f"epoch {progress.epoch + 1}{' (swa)' if swa_phase else ''}", leave=False,
-                   disable=not config.progress)
+        started, total_loss, n_seen = time.perf_counter(), torch.zeros((), device=self.device), 0
+        bar = tqdm(self.loader, desc=desc, leave=False, disable=not (config.progress and self.ranks.main))
         for step, (x_dense, x_sparse, y) in enumerate(bar):
-            with autocast(device, dtype):
+            with autocast(self.device, self.dtype):
                 logits = step_model(x_dense, x_sparse)
-            loss = ctr_loss(logits, y, config.loss, config.label_smoothing, config.focal_gamma, *weights)
-            loss = loss + embedding_penalty(model)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            loss = ctr_loss(logits, y, config.loss, config.label_smoothing, config.focal_gamma, *self.weights,
+                            label_weights=self.loss_weights)
+            loss = loss + embedding_penalty(model, x_sparse)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
             if config.clip_norm > 0:
-                scaler.unscale_(optimizer)
+                self.scaler.unscale_(self.optimizer)
                 nn.utils.clip_grad_norm_(model.parameters(), config.clip_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.scheduler.step()
             total_loss += loss.detach() * len(y)
             n_seen += len(y)
-            if step % 20 == 0 and config.progress:
+            if step % 20 == 0 and config.progress and self.ranks.main:
                 bar.set_postfix(loss=f"{loss.item():.4f}")
         seconds = time.perf_counter() - started
-        val_metrics = evaluate(model, val, config.eval_batch_size, device, config.amp)
-        row = {"epoch": progress.epoch + 1, "phase": progress.phase, "lr": optimizer.param_groups[0]["lr"],
-               "train_loss": float(total_loss) / n_seen, **{f"val_{k}": v for k, v in val_metrics.items()},
-               "seconds": seconds, "samples_per_s": n_seen / seconds}
-        progress.epoch += 1
-        val_logloss = next(v for k, v in val_metrics.items() if k.startswith("logloss"))
-        if not swa_phase:
-            if val_logloss < progress.best_logloss - 1e-5:
-                progress.best_logloss, progress.best_epoch, progress.bad_epochs = val_logloss, progress.epoch, 0
-                best_state = copy.deepcopy(model.state_dict())
-                if ckpt is not None:
-                    ckpt.mkdir(parents=True, exist_ok=True)
-                    save_file({k: v.contiguous() for k, v in best_state.items()}, str(ckpt / "best.safetensors"))
-            else:
-                progress.bad_epochs += 1
-            if progress.epoch >= config.epochs or progress.bad_epochs >= config.patience:
-                progress.phase = "swa" if config.swa else "done"
-                if config.swa:
-                    start_swa()
-        else:
-            swa_model.update_parameters(model)
-            _update_norm_stats(swa_model, BatchLoader(train, config.eval_batch_size, device=device))
-            swa_metrics = evaluate(swa_model, val, config.eval_batch_size, device, config.amp)
-            row |= {f"swa_val_{k}": v for k, v in swa_metrics.items()}
-            progress.swa_epochs_done += 1
-            if progress.swa_epochs_done >= config.swa_epochs:
-                progress.phase = "done"
-        history.append(row)
-        if config.progress:
-            tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
-                                if k in ("epoch", "phase", "train_loss", "val_logloss", "val_auc", "swa_val_logloss")))
-        if ckpt is not None:
-            save_checkpoint(ckpt / "last", {
-                "progress": asdict(progress), "history": history, "model": model.state_dict(), "best": best_state,
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(), "rng": torch.get_rng_state(),
-                **({"swa": swa_model.state_dict()} if swa_model is not None else {}),
-            })
+        return {"lr": self.optimizer.param_groups[0]["lr"], "train_loss": float(total_loss) / n_seen,
+                "seconds": seconds, "samples_per_s": n_seen / seconds}
 
-    frame = pd.DataFrame(history)
-    frame.attrs |= {"best_epoch": progress.best_epoch, "best_val_logloss": progress.best_logloss, "final": "best"}
-    if swa_model is not None:
-        swa_logloss = float(frame["swa_val_logloss"].iloc[-1])
-        frame.attrs["swa_val_logloss"] = swa_logloss
-        if swa_logloss < progress.best_logloss:
-            model.load_state_dict(swa_model.module.state_dict())
-            frame.attrs["final"] = "swa"
+    def validate(self, model: nn.Module) -> dict[str, float]:
+        """The cheap validation of every epoch: AUC and logloss (per label, and averaged)."""
+        p = 1.0 / (1.0 + np.exp(-_logits(model, self.val_loader, self.dtype)))
+        return quick_metrics(self.val.y.numpy(), p, self.labels)
+
+    def better(self, value: float) -> bool:
+        """The early-stopping rule's comparison: does ``value`` beat the best so far (by more than 1e-5)?"""
+        best = self.progress.best
+        if math.isnan(best):
+            return True
+        return value > best + 1e-5 if self.maximize else value < best - 1e-5
+
+    def end_train_epoch(self, scores: dict[str, float]) -> None:
+        """Keep the best weights, count the epochs without progress, and move to SWA or stop."""
+        p, config = self.progress, self.config
+        value = scores[self.monitor]
+        if self.better(value):
+            p.best, p.best_epoch, p.bad_epochs = value, p.epoch, 0
+            self.best_state = copy.deepcopy(self.model.state_dict())
+            if self.ckpt is not None and self.ranks.main:
+                self.ckpt.mkdir(parents=True, exist_ok=True)
+                save_file({k: v.contiguous() for k, v in self.best_state.items()}, str(self.ckpt / "best.safetensors"))
         else:
-            model.load_state_dict(best_state)
-    else:
-        model.load_state_dict(best_state)
-    if out is not None:
-        frame.to_csv(Path(out) / "history.csv", index=False)
-    return frame
+            p.bad_epochs += 1
+        if p.epoch >= config.epochs or p.bad_epochs >= config.patience:
+            p.phase = "swa" if config.swa else "done"
+            if config.swa:
+                self.start_swa()
+
+    def start_swa(self) -> None:
+        """From the best weights, a fresh optimizer under SWALR and an empty average."""
+        self.model.load_state_dict(self.best_state)
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, self.config.weight_decay), lr=self.config.swa_lr)
+        self.scheduler = SWALR(self.optimizer, swa_lr=self.config.swa_lr, anneal_epochs=max(1, len(self.loader) // 2))
+        self.swa_model = AveragedModel(self.model)
+
+    def end_swa_epoch(self) -> dict[str, float]:
+        """Add this epoch's weights to the average and validate the average."""
+        self.swa_model.update_parameters(self.model)
+        _update_norm_stats(self.swa_model, self.norm_loader)
+        self.progress.swa_epochs_done += 1
+        if self.progress.swa_epochs_done >= self.config.swa_epochs:
+            self.progress.phase = "done"
+        return self.validate(self.swa_model)
+
+    # --- checkpoint state -----------------------------------------------------------------------
+
+    def state(self, history: list[dict]) -> dict:
+        """Everything an exact resume needs (all on rank 0; the model's own parameter names)."""
+        return {
+            "progress": asdict(self.progress), "history": history, "model": self.model.state_dict(),
+            "best": self.best_state, "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(), "rng": torch.get_rng_state(),
+            **({"swa": self.swa_model.state_dict()} if self.swa_model is not None else {}),
+        }
+
+    def load_state(self, state: dict) -> list[dict]:
+        self.progress = _Progress(**state["progress"])
+        self.best_state = {k: v.to(self.device) for k, v in state["best"].items()}
+        if self.progress.phase == "swa":
+            self.start_swa()
+        if "swa" in state:  # also when the run had finished: the average may be the model it ended with
+            self.swa_model = self.swa_model or AveragedModel(self.model)
+            self.swa_model.load_state_dict(state["swa"])
+        self.model.load_state_dict(state["model"])
+        opt = state["optimizer"]
+        self.optimizer.load_state_dict({"state": int_keys(opt["state"]), "param_groups": opt["param_groups"]})
+        self.scheduler.load_state_dict(state["scheduler"] | {k: v for k, v in self.scheduler.state_dict().items()
+                                                              if callable(v)})
+        self.scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng"])
+        self.loader.epoch = self.progress.epoch
+        return state["history"]
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def fit(self, resume: bool = False) -> pd.DataFrame:
+        """Train in place; return the per-epoch history (its ``attrs`` hold the summary). Chapter 05."""
+        config, model = self.config, self.model
+        torch.manual_seed(config.seed)  # the trainer seeds; models never do
+        model.to(self.device)
+        self._check_outputs()
+        set_frequencies(model, self.train.x_sparse)  # the embedding l2 divides by each row's training count
+        step_model = self._step_model()
+        self.optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
+        self.scheduler = make_scheduler(self.optimizer, config, len(self.loader))
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)
+        self.progress, history = _Progress(), []
+        self.best_state = copy.deepcopy(model.state_dict())
+        self.swa_model: AveragedModel | None = None
+        if resume:
+            if self.ckpt is None or not (self.ckpt / "last.json").exists():
+                raise FileNotFoundError(f"nothing to resume: no checkpoint in {self.ckpt}")
+            history = self.load_state(load_checkpoint(self.ckpt / "last"))
+
+        while self.progress.phase != "done":
+            swa_phase = self.progress.phase == "swa"
+            row = {"epoch": self.progress.epoch + 1, "phase": self.progress.phase}
+            row |= self.train_epoch(step_model, f"epoch {self.progress.epoch + 1}{' (swa)' if swa_phase else ''}")
+            row |= {f"val_{k}": v for k, v in self.validate(model).items()}
+            self.progress.epoch += 1
+            if swa_phase:
+                row |= {f"swa_val_{k}": v for k, v in self.end_swa_epoch().items()}
+            else:
+                self.end_train_epoch({k[4:]: v for k, v in row.items() if k.startswith("val_")})
+            history.append(row)
+            self._log(row)
+            if self.ckpt is not None and self.ranks.main:
+                save_checkpoint(self.ckpt / "last", self.state(history))
+        return self._finish(history)
+
+    def _check_outputs(self) -> None:
+        """A model must return one logit per label."""
+        with torch.no_grad():
+            was_training = self.model.training
+            self.model.eval()
+            logits = self.model(self.val.x_dense[:2].to(self.device), self.val.x_sparse[:2].to(self.device))
+            self.model.train(was_training)
+        n = 1 if logits.ndim == 1 else logits.shape[1]
+        if n != len(self.labels):
+            raise ConfigError(f"the model returns {n} logit(s) per row but there are {len(self.labels)} label(s) "
+                              f"({', '.join(self.labels)})")
+
+    def _step_model(self) -> nn.Module:
+        """The module the training steps call: compiled and/or DDP-wrapped; ``self.model`` stays the plain one."""
+        step_model = torch.compile(self.model) if self.config.compile else self.model
+        if self.ranks.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            step_model = DistributedDataParallel(step_model, device_ids=ids)
+        return step_model
+
+    def _log(self, row: dict) -> None:
+        if self.config.progress and self.ranks.main:
+            shown = ("epoch", "phase", "train_loss", "val_logloss", "val_auc", "swa_val_logloss")
+            tqdm.write(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                                if k in shown))
+
+    def _finish(self, history: list[dict]) -> pd.DataFrame:
+        """The weights the run ends with (best, or the SWA average when it validates better) and the history."""
+        frame = pd.DataFrame(history)
+        p, name = self.progress, self.monitor
+        frame.attrs |= {"best_epoch": p.best_epoch, f"best_val_{name}": p.best, "monitor": name, "final": "best"}
+        self.model.load_state_dict(self.best_state)
+        if self.swa_model is not None:
+            swa_value = float(frame[f"swa_val_{name}"].iloc[-1])
+            frame.attrs[f"swa_val_{name}"] = swa_value
+            if (swa_value > p.best) if self.maximize else (swa_value < p.best):
+                self.model.load_state_dict(self.swa_model.module.state_dict())
+                frame.attrs["final"] = "swa"
+        if self.out is not None and self.ranks.main:
+            frame.to_csv(self.out / "history.csv", index=False)
+        return frame
+
+
+def fit(model: nn.Module, train: CTRTensors, val: CTRTensors, config: TrainConfig | None = None,
+        out: str | Path | None = None, resume: bool = False, labels: tuple[str, ...] | None = None) -> pd.DataFrame:
+    """Train ``model`` in place and return the per-epoch history (a DataFrame); see :class:`Trainer`.
+
+    ``resume=True`` continues from ``out/checkpoints/last``. The returned
+    frame's ``attrs`` hold the summary: best epoch, best and SWA validation
+    value of the monitor (``best_val_logloss``…), and which weights the model ended with.
+    """
+    return Trainer(model, train, val, config, out, labels).fit(resume)
 
 
 def config_fields() -> dict:
