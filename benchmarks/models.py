@@ -86,7 +86,7 @@ def run_lightgbm(rows: int, seeds: list[int]) -> dict:
     from ctrkit import metrics
 
     spec, (train, val, test), _, bayes = load_data(rows)
-    columns = list(spec.dense) + [s.name for s in spec.sparse]
+    columns = list(spec.dense_names) + [s.name for s in spec.sparse]
     categorical = [s.name for s in spec.sparse]
     runs = []
     for seed in seeds:
@@ -94,12 +94,12 @@ def run_lightgbm(rows: int, seeds: list[int]) -> dict:
                                    subsample=0.8, subsample_freq=1, colsample_bytree=0.8, cat_smooth=50,
                                    min_data_per_group=50, cat_l2=10, random_state=seed, n_jobs=2, verbose=-1)
         start = time.perf_counter()
-        model.fit(train[columns], train["label"], eval_set=[(val[columns], val["label"])],
+        model.fit(train[columns], train["click"], eval_set=[(val[columns], val["click"])],
                   categorical_feature=categorical, callbacks=[lgb.early_stopping(50, verbose=False)])
         seconds = time.perf_counter() - start
         p = model.predict_proba(test[columns])[:, 1]
         infer = _samples_per_s(lambda: model.predict_proba(test[columns]), len(test))
-        runs.append({"seed": seed, "auc": metrics.auc(test["label"], p), "logloss": metrics.logloss(test["label"], p),
+        runs.append({"seed": seed, "auc": metrics.auc(test["click"], p), "logloss": metrics.logloss(test["click"], p),
                      "train_sps": len(train) / seconds,  # rows per second of the whole boosting run
                      "infer_sps": infer, "epochs": model.best_iteration_})
     return {"model": "lightgbm", "runs": runs, "bayes": bayes, "parameters": 0}
@@ -120,8 +120,8 @@ def run_peers(rows: int, batch_size: int = 4096) -> dict:
     for name, Peer in (("deepfm", PeerDeepFM), ("autoint", PeerAutoInt)):
         hp = load_config(ROOT / "configs" / f"{name}.yaml").hparams
         dim = hp.get("embed_dim", 16)
-        columns = [DenseFeat(d, 1) for d in spec.dense] + [SparseFeat(s.name, s.vocab_size, dim) for s in spec.sparse]
-        names = list(spec.dense) + [s.name for s in spec.sparse]
+        columns = [DenseFeat(d, 1) for d in spec.dense_names] + [SparseFeat(s.name, s.vocab_size, dim) for s in spec.sparse]
+        names = list(spec.dense_names) + [s.name for s in spec.sparse]
         kwargs = dict(dnn_hidden_units=tuple(hp.get("hidden", (256, 128))), device="cpu", seed=0)
         if name == "autoint":
             kwargs |= dict(att_layer_num=hp.get("n_layers", 3), att_head_num=hp.get("n_heads", 2))
@@ -130,7 +130,7 @@ def run_peers(rows: int, batch_size: int = 4096) -> dict:
         peer.compile("adam", "binary_crossentropy")
         x_train = {c: train_df[c].to_numpy() for c in names}
         x_test = {c: test_df[c].to_numpy() for c in names}
-        peer_train = len(train_df) / _timed(lambda: peer.fit(x_train, train_df["label"].to_numpy(), batch_size=batch_size,
+        peer_train = len(train_df) / _timed(lambda: peer.fit(x_train, train_df["click"].to_numpy(), batch_size=batch_size,
                                                              epochs=1, verbose=0))
         peer_infer = _samples_per_s(lambda: peer.predict(x_test, batch_size=4096), len(test_df))
         torch.manual_seed(0)

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-class ConfigError(ValueError):
-    """A setting a user wrote that ctrkit cannot use: one line naming the setting."""
+from ctrkit.errors import ConfigError
 
 
 def coerce(where: str, value: Any, default: Any) -> Any:

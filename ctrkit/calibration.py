@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from scipy.special import expit
 
-from ctrkit.datasets.criteo import DataError
+from ctrkit.errors import DataError
 from ctrkit.metrics import logistic_fit
 
 

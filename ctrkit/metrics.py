@@ -24,7 +24,7 @@ import pandas as pd
 from scipy.special import expit
 from scipy.stats import rankdata
 
-from ctrkit.datasets.criteo import DataError  # a metric undefined on the data given is the data's problem
+from ctrkit.errors import DataError  # a metric undefined on the data given is the data's problem
 
 SCHEMES = ("width", "mass")
 

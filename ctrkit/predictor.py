@@ -103,22 +103,21 @@ class Predictor:
         return pd.DataFrame(p, columns=[f"p_{label}" for label in self.labels])
 
     def iter_file(self, path: str | Path, chunk_rows: int = 200_000) -> Iterator[tuple[int, pa.Table]]:
-        """A Criteo text file (plain or .gz, with or without labels) or a parquet file, in chunks: (first row, table)."""
+        """A Criteo text file (plain or .gz, with or without labels) or a parquet file, in chunks: (first row, table).
+
+        The file is checked when this is called, before the first chunk is read.
+        """
         path = Path(path)
         if path.suffix == ".parquet":
             if not path.is_file():
                 raise DataError(f"{path}: no such file")
             try:
-                batches = pq.ParquetFile(path).iter_batches(batch_size=chunk_rows)
+                tables = (pa.Table.from_batches([b]) for b in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows))
             except pa.ArrowInvalid as e:
                 raise DataError(f"{path}: not a parquet file ({e})") from None
-            tables = (pa.Table.from_batches([b]) for b in batches)
         else:
             tables = iter_criteo_tables(path, chunk_rows)
-        start = 0
-        for table in tables:
-            yield start, table
-            start += table.num_rows
+        return _numbered(tables)
 
     def predict_file(self, path: str | Path, output: str | Path, chunk_rows: int = 200_000, calibrated: bool = True,
                      progress: bool = True) -> int:
@@ -129,8 +128,9 @@ class Predictor:
         tmp = output.with_name(output.name + ".tmp")
         writer, n = None, 0
         try:
+            chunks = self.iter_file(path, chunk_rows)  # a bad file fails here, before a progress bar is drawn
             with tqdm(desc="predict", unit=" rows", disable=not progress) as bar:
-                for start, table in self.iter_file(path, chunk_rows):
+                for start, table in chunks:
                     p = self.predict(table, calibrated, row0=start)
                     part = pa.table({"row": np.arange(start, start + len(p), dtype=np.int64),
                                      **{c: p[c].to_numpy() for c in p.columns}})
@@ -145,3 +145,10 @@ class Predictor:
             raise DataError(f"{path}: no rows to predict")
         tmp.replace(output)  # a complete file or none: an interrupted run leaves no half output behind
         return n
+
+
+def _numbered(tables) -> Iterator[tuple[int, pa.Table]]:
+    start = 0
+    for table in tables:
+        yield start, table
+        start += table.num_rows

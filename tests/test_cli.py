@@ -154,3 +154,22 @@ def test_bad_configs_are_one_line_errors(prepared, tmp_path, capsys, config, mes
 def test_train_needs_prepared_data(tmp_path, capsys):
     assert main(["train", "--config", str(CONFIGS / "lr.yaml"), "--data", str(tmp_path / "nowhere")]) == 2
     assert "no prepared data in" in capsys.readouterr().err
+
+
+def test_prepare_keeps_the_labels_it_finds_or_is_told(tmp_path, small_df, capsys):
+    out = tmp_path / "synthetic"
+    assert main(["prepare", "--rows", "2000", "--out", str(out)]) == 0  # the twin's own labels: both
+    spec = CTRPreprocessor.load(out / "preprocessor.json").spec
+    assert spec.labels == ("click", "conversion")
+    assert set(spec.passthrough) == {"p_click", "p_conversion", "user_id", "ts"}  # every other column, from the data
+    assert load_tensors(out, "val").y.shape[1] == 2 and load_tensors(out, "val", ["conversion"]).y.ndim == 1
+    path = write_criteo(small_df, tmp_path / "train.txt")
+    assert main(["prepare", "--source", "criteo", "--input", str(path), "--out", str(tmp_path / "c"), "--quiet"]) == 0
+    spec = CTRPreprocessor.load(tmp_path / "c" / "preprocessor.json").spec
+    assert spec.labels == ("click",) and spec.passthrough == ()  # a Criteo file has its label and nothing else
+    assert main(["prepare", "--rows", "500", "--labels", "click", "--out", str(tmp_path / "one")]) == 0
+    assert CTRPreprocessor.load(tmp_path / "one" / "preprocessor.json").spec.labels == ("click",)
+    capsys.readouterr()
+    assert main(["prepare", "--rows", "500", "--labels", "click,purchase", "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == "ctrkit: error: columns missing from the data: purchase"

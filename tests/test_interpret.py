@@ -133,3 +133,44 @@ def test_synthetic_truth_adds_up_to_the_true_logit(data):
     assert np.corrcoef(world.effects.reindex(truth.effects.index), truth.effects)[0, 1] > 0.95
     wrong_seed = synthetic_truth(seed=2, rows=val)  # another world's effects do not add up
     assert np.ptp(logit - wrong_seed.contributions.sum(axis=1) - wrong_seed.unobserved.sum(axis=1)) > 1
+
+
+@pytest.fixture(scope="module")
+def transformed():
+    """The same rows under each dense transform (bins moves the numeric fields to x_sparse)."""
+    df = synthetic_criteo(2000, seed=2)
+    out = {}
+    for dense in ("log", "standard", "bins"):
+        pre = CTRPreprocessor(dense_transform=dense, n_bins=8).fit(df)
+        out[dense] = pre.spec, CTRTensors.from_frame(pre.transform_table(df), pre.spec)
+    return out
+
+
+@pytest.mark.parametrize("dense", ["log", "standard", "bins"])
+@pytest.mark.parametrize("name", ["lr", "fm", "deepfm", "dcnv2", "autoint", "transformer"])
+def test_attributions_work_for_every_model_and_dense_transform(transformed, name, dense):
+    """IG through model.head for every model x dense transform: complete, per field, in the spec's field order."""
+    spec, t = transformed[dense]
+    m = model(name, spec)
+    x_dense, x_sparse = t.x_dense[:24], t.x_sparse[:24]
+    attributions, delta = I.integrated_gradients(m, x_dense, x_sparse, baseline="oov", n_steps=32)
+    assert list(attributions.columns) == list(spec.fields) and attributions.shape == (24, 39)
+    token_model = I.TokenModel(m)
+    base = I.baseline_tokens(token_model, token_model.tokens(x_dense, x_sparse), "oov")
+    with torch.no_grad():
+        gap = (m(x_dense, x_sparse) - token_model(*base)[:, 0]).numpy()
+    np.testing.assert_allclose(attributions.sum(axis=1) - gap, delta, atol=1e-4)
+    assert np.abs(delta).max() < 0.05 * np.abs(gap).max() and attributions.abs().to_numpy().max() > 1e-4
+
+
+def test_binned_oov_baseline_is_missing_for_numeric_fields(transformed):
+    spec, t = transformed["bins"]
+    m = model("lr", spec)
+    token_model = I.TokenModel(m)
+    base = I.baseline_tokens(token_model, token_model.tokens(t.x_dense[:1], t.x_sparse[:1]), "oov")[0]
+    tables = m.weights.sparse.tables
+    with torch.no_grad():
+        assert torch.equal(base[0, 0], tables[0].weight[0])  # I1 is binned: its baseline is "missing" (id 0)
+        assert torch.equal(base[0, 13], tables[13].weight[1])  # C1: out-of-vocabulary (id 1)
+    importance = I.permutation_importance(m, CTRTensors(t.x_dense[:500], t.x_sparse[:500], t.y[:500]), n_repeats=1)
+    assert set(importance.index) == set(spec.fields)

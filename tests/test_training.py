@@ -206,3 +206,177 @@ def test_configs_build_their_model(tensors, name):
     assert config.model == name
     model = build(name, tensors[0], **config.hparams)
     assert model(tensors[1].x_dense[:8], tensors[1].x_sparse[:8]).shape == (8,)
+
+
+@pytest.fixture(scope="module")
+def two_labels(tmp_path_factory):
+    """The twin prepared with both of its labels (what `ctrkit prepare --source synthetic` keeps)."""
+    from ctrkit.cli import main
+
+    out = tmp_path_factory.mktemp("two_labels") / "data"
+    assert main(["prepare", "--rows", "6000", "--base-rate", "0.2", "--out", str(out)]) == 0
+    return out
+
+
+def _two_label_config(**train):
+    from ctrkit.training import RunConfig
+
+    return RunConfig("transformer", {"n_outputs": 2, "embed_dim": 8}, replace(FAST, **({"epochs": 3} | train)),
+                     labels=("click", "conversion"))
+
+
+def test_two_labels_train_name_their_metrics_and_resume_exactly(two_labels, tmp_path, monkeypatch):
+    from ctrkit import Predictor
+    from ctrkit.preprocessing import load_tensors
+
+    config = _two_label_config(monitor="conversion_auc", loss_weights=(1.0, 2.0), patience=5)
+    result = train_run(config, two_labels, tmp_path / "whole")
+    history = __import__("pandas").read_csv(tmp_path / "whole" / "history.csv")
+    for name in ("val_click_auc", "val_click_logloss", "val_conversion_auc", "val_conversion_logloss"):
+        assert name in history.columns
+    assert not any(c.endswith(("_0", "_1")) for c in history.columns)
+    np.testing.assert_allclose(history["val_auc"], (history["val_click_auc"] + history["val_conversion_auc"]) / 2)
+    best = result["best_epoch"]
+    assert result["monitor"] == "conversion_auc"
+    assert history["val_conversion_auc"].iloc[best - 1] == history["val_conversion_auc"].max() == result["best_val_conversion_auc"]
+    assert {"click", "conversion"} <= set(result["test"]) and result["test"]["conversion"]["auc"] > 0.5
+    # the model ended with the best epoch's weights: re-scoring it gives the monitored value back
+    predictor = Predictor.from_run(tmp_path / "whole")
+    val = load_tensors(two_labels, "val", ("click", "conversion"))
+    p = predictor.probabilities(predictor.logits(val), calibrated=False)
+    assert metrics.auc(val.y[:, 1].numpy(), p[:, 1]) == pytest.approx(result["best_val_conversion_auc"], abs=1e-12)
+
+    calls = {"n": 0}
+    real_validate = trainer_module.Trainer.validate
+
+    def interrupted(self, model):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_validate(self, model)
+
+    monkeypatch.setattr(trainer_module.Trainer, "validate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, two_labels, tmp_path / "cut")
+    monkeypatch.setattr(trainer_module.Trainer, "validate", real_validate)
+    train_run(config, two_labels, tmp_path / "cut", resume=True)
+    assert (tmp_path / "cut" / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
+    assert (tmp_path / "cut" / "history.csv").read_text().count("\n") == (tmp_path / "whole" / "history.csv").read_text().count("\n")
+
+
+def test_two_label_runs_calibrate_and_predict_per_label(two_labels, tmp_path):
+    from ctrkit import Predictor
+    from ctrkit.training import calibrate_run
+
+    train_run(_two_label_config(epochs=1), two_labels, tmp_path / "run")
+    result = calibrate_run(tmp_path / "run", "platt")
+    assert set(result["test"]) == {"click", "conversion"}
+    for label in ("click", "conversion"):
+        scores = result["val"][label]  # fit on validation: the logloss there cannot get worse
+        assert scores["calibrated"]["logloss"] <= scores["logloss"] + 1e-9
+    rows = [{"I1": 2, "C1": "x"}, {}]
+    p = Predictor.from_run(tmp_path / "run").predict(rows)
+    assert list(p.columns) == ["p_click", "p_conversion"] and p.shape == (2, 2)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(hparams={"n_outputs": 1}), "returns 1 logit(s) per row but there are 2 label"),
+    (dict(monitor="purchase_auc"), "'monitor' 'purchase_auc' is not one of"),
+    (dict(loss_weights=(1.0,)), "'loss_weights' has 1 value(s) for 2 label(s)"),
+    (dict(labels=("click", "purchase")), "has no label column 'purchase'"),
+])
+def test_label_mistakes_are_config_errors(two_labels, tmp_path, change, message):
+    from ctrkit._config import ConfigError
+
+    config = _two_label_config(**{k: v for k, v in change.items() if k in ("monitor", "loss_weights")})
+    config.hparams |= change.get("hparams", {})
+    config.labels = change.get("labels", config.labels)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        train_run(config, two_labels, tmp_path / "run")
+
+
+def test_weighted_loss_is_the_weighted_sum_of_label_losses():
+    logits, y = torch.randn(64, 2), (torch.rand(64, 2) < 0.3).float()
+    per_label = [F.binary_cross_entropy_with_logits(logits[:, j], y[:, j]) for j in range(2)]
+    torch.testing.assert_close(ctr_loss(logits, y, label_weights=torch.tensor([1.0, 3.0])),
+                               per_label[0] + 3 * per_label[1])
+    torch.testing.assert_close(ctr_loss(logits[:, 0], y[:, 0]), per_label[0])
+
+
+@pytest.mark.parametrize("name", ["lr", "fm", "deepfm", "dcnv2", "autoint", "transformer"])
+def test_every_model_compiles_into_one_graph(tensors, name):
+    """torch.compile with fullgraph=True: no graph break, the same logits and gradients as eager."""
+    spec, train, _ = tensors
+    model = _model(spec, name, l2=0.1)
+    x_dense, x_sparse = train.x_dense[:64], train.x_sparse[:64]
+    compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+    model.eval()
+    torch.testing.assert_close(compiled(x_dense, x_sparse), model(x_dense, x_sparse))
+    model.train()
+    from ctrkit.models import embedding_penalty, set_frequencies
+
+    set_frequencies(model, train.x_sparse)
+    penalty = torch.compile(embedding_penalty, fullgraph=False, backend="aot_eager")(model, x_sparse)
+    torch.testing.assert_close(penalty, embedding_penalty(model, x_sparse))
+
+
+def test_compiled_training_saves_plain_parameter_names(tensors, tmp_path):
+    """compile=True trains through the inductor-compiled model; checkpoints keep the model's own names."""
+    from ctrkit.training import load_checkpoint
+
+    spec, train, val = tensors
+    model = _model(spec, "lr")
+    history = fit(model, train, val, replace(FAST, epochs=1, compile=True), out=tmp_path)
+    assert np.isfinite(history["train_loss"]).all()
+    saved = load_checkpoint(tmp_path / "checkpoints" / "last")["model"]
+    assert set(saved) == set(model.state_dict()) and not any("_orig_mod" in k or "module." in k for k in saved)
+
+
+def _ddp_worker(rank: int, world_size: int, port: int, out: str) -> None:
+    """One process of a two-process CPU run (gloo): each trains on its shard; DDP averages the gradients."""
+    import os
+
+    import torch.distributed as dist
+    from safetensors.torch import save_file
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        from ctrkit.datasets import synthetic_criteo
+
+        train_df, val_df, _ = split(synthetic_criteo(3000, seed=0), seed=0)
+        pre = CTRPreprocessor().fit(train_df)
+        train, val = (CTRTensors.from_frame(pre.transform(p), pre.spec) for p in (train_df, val_df))
+        model = _model(pre.spec, "deepfm", l2=0.1)
+        fit(model, train, val, replace(FAST, epochs=2, batch_size=256), out=out)
+        state = {k: v.contiguous() for k, v in model.state_dict().items()}
+        save_file(state | {"frequency0": model.embedding.sparse.tables[0].frequency}, f"{out}/rank{rank}.safetensors")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_two_processes_train_one_model(tmp_path):
+    """torch DDP on the CPU: both ranks end with the same weights, frequencies count the whole training data,
+    and only rank 0 writes checkpoints, with the model's own parameter names."""
+    import socket
+
+    import torch.multiprocessing as mp
+    from safetensors.torch import load_file
+
+    from ctrkit.training import load_checkpoint
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_ddp_worker, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+    a, b = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    train_df = split(__import__("ctrkit.datasets", fromlist=["x"]).synthetic_criteo(3000, seed=0), seed=0)[0]
+    pre = CTRPreprocessor().fit(train_df)
+    ids = CTRTensors.from_frame(pre.transform(train_df), pre.spec).x_sparse[:, 0]
+    counts = torch.bincount(ids, minlength=len(a["frequency0"])).float().clamp(min=1)
+    assert torch.equal(a["frequency0"], counts), "each rank divides by the count over all shards"
+    saved = load_checkpoint(tmp_path / "checkpoints" / "last")
+    assert not any(k.startswith("module.") for k in saved["model"]) and "embedding.sparse.tables.0.weight" in saved["model"]
+    assert len(saved["history"]) == 2 and (tmp_path / "history.csv").exists()

@@ -25,15 +25,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from ctrkit.errors import DataError
+
 LABEL = "click"  # the first column of a Criteo file: 1 if the ad was clicked
 DENSE = [f"I{i}" for i in range(1, 14)]
 SPARSE = [f"C{i}" for i in range(1, 27)]
 _N_REPORTED = 10  # line numbers quoted in the malformed-lines warning
 _INT_PATTERN = r"^[-+]?[0-9]{1,18}$"
-
-
-class DataError(ValueError):
-    """Input data that cannot be used: one line naming the file, or the field and the row."""
 
 
 class MalformedLinesWarning(UserWarning):

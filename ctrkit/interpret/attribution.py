@@ -30,7 +30,7 @@ from tqdm import tqdm
 from ctrkit import metrics
 from ctrkit.models.layers import CTRModel, FeatureEmbedding
 from ctrkit.preprocessing.loader import CTRTensors
-from ctrkit.preprocessing.preprocessor import MISSING, MISSING_FLAG, OOV, FeatureSpec
+from ctrkit.preprocessing.spec import MISSING, MISSING_FLAG, OOV, FeatureSpec
 
 BASELINES = ("zeros", "mean", "oov")
 

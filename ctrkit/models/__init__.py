@@ -19,7 +19,7 @@ from ctrkit.models.attention import AutoInt, CTRTransformer, attention
 from ctrkit.models.classic import FM, DCNv2, DeepFM, LogisticRegression, fm_interaction
 from ctrkit.models.layers import (MLP, CTRModel, FeatureEmbedding, NumericEmbedding, SparseEmbedding,
                                   embedding_penalty, set_frequencies)
-from ctrkit.preprocessing.preprocessor import FeatureSpec
+from ctrkit.preprocessing.spec import FeatureSpec
 
 MODELS: dict[str, type[CTRModel]] = {
     "lr": LogisticRegression,

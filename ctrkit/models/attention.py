@@ -20,7 +20,7 @@ from torch import nn
 
 from ctrkit._config import ConfigError
 from ctrkit.models.layers import MLP, CTRModel, FeatureEmbedding
-from ctrkit.preprocessing.preprocessor import FeatureSpec
+from ctrkit.preprocessing.spec import FeatureSpec
 
 
 def attention(q, k, v, dropout: float = 0.0, return_attn: bool = False):

@@ -18,7 +18,7 @@ from torch import nn
 
 from ctrkit._config import ConfigError
 from ctrkit.models.layers import MLP, CTRModel, FeatureEmbedding
-from ctrkit.preprocessing.preprocessor import FeatureSpec
+from ctrkit.preprocessing.spec import FeatureSpec
 
 
 class LogisticRegression(CTRModel):

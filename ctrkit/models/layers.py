@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ctrkit._config import ConfigError
-from ctrkit.preprocessing.preprocessor import MISSING_FLAG, FeatureSpec
+from ctrkit.preprocessing.spec import MISSING_FLAG, FeatureSpec
 
 
 class _Table(nn.Embedding):

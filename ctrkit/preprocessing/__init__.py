@@ -10,10 +10,13 @@ from ctrkit.preprocessing.prepare import (
     prepare_frame,
     split_path,
 )
-from ctrkit.preprocessing.preprocessor import (
+from ctrkit.preprocessing.preprocessor import CTRPreprocessor
+from ctrkit.preprocessing.spec import (
     MISSING,
+    MISSING_FLAG,
     OOV,
-    CTRPreprocessor,
+    VALUE,
+    DenseColumn,
     FeatureSpec,
     SparseField,
     suggest_embed_dim,

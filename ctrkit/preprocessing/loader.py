@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from ctrkit.preprocessing.preprocessor import FeatureSpec
+from ctrkit.preprocessing.spec import FeatureSpec
 
 
 @dataclass

@@ -37,7 +37,8 @@ from ctrkit.models import build, hparams_of
 from ctrkit.predictor import CALIBRATOR_FILE, MODEL_FILE, Predictor
 from ctrkit.preprocessing import CTRPreprocessor, CTRTensors
 from ctrkit.preprocessing.prepare import PREPROCESSOR_FILE, load_preprocessor, load_tensors
-from ctrkit.training.trainer import TrainConfig, config_fields, evaluate, fit
+from ctrkit.training.predict import evaluate
+from ctrkit.training.trainer import TrainConfig, config_fields, fit
 
 CONFIG_FILE, METRICS_FILE = "config.yaml", "metrics.json"
 

@@ -33,10 +33,8 @@ logs, with the model's own (unwrapped) parameter names.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -49,12 +47,13 @@ from torch import nn
 from torch.optim.swa_utils import SWALR, AveragedModel
 from tqdm import tqdm
 
-from ctrkit import metrics
 from ctrkit._config import ConfigError
 from ctrkit.models import embedding_penalty, set_frequencies
 from ctrkit.preprocessing.loader import BatchLoader, CTRTensors
 from ctrkit.training.checkpoint import int_keys, load_checkpoint, save_checkpoint
+from ctrkit.training.device import Ranks, amp_dtype, autocast, resolve_device
 from ctrkit.training.losses import class_balanced_weights, ctr_loss
+from ctrkit.training.predict import label_names, loader_logits, quick_metrics
 
 SCHEDULES = ("cosine_restarts", "cosine_warmup", "constant")
 AMP = ("auto", "off", "fp16", "bf16")
@@ -110,57 +109,6 @@ class TrainConfig:
             raise ConfigError(f"train: 'loss_weights' must not be negative, got {list(self.loss_weights)}")
 
 
-@dataclass(frozen=True)
-class Ranks:
-    """Where this process stands among several (torch.distributed); one process is rank 0 of 1."""
-
-    rank: int = 0
-    world_size: int = 1
-    local_rank: int = 0
-
-    @classmethod
-    def current(cls) -> Ranks:
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            return cls(torch.distributed.get_rank(), torch.distributed.get_world_size(),
-                       int(os.environ.get("LOCAL_RANK", 0)))
-        return cls()
-
-    @property
-    def main(self) -> bool:
-        """Rank 0 writes checkpoints, history and logs."""
-        return self.rank == 0
-
-
-def resolve_device(device: str | torch.device = "auto", local_rank: int = 0) -> torch.device:
-    """"auto" is CUDA when there is a GPU, else the CPU; a device is detected, never assumed.
-
-    A bare ``cuda`` becomes ``cuda:{local_rank}``: each process of a DDP run owns one GPU.
-    """
-    if str(device) == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for, but PyTorch sees no GPU")
-    if device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", local_rank)
-    return device
-
-
-def amp_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for an ``amp`` setting on ``device`` (None: full fp32)."""
-    if amp == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if amp == "fp16" and device.type != "cuda":
-        raise ConfigError("amp 'fp16' needs a CUDA device; on the CPU use 'bf16' or 'off'")
-    return {"off": None, "fp16": torch.float16, "bf16": torch.bfloat16}[amp]
-
-
-def autocast(device: torch.device, dtype: torch.dtype | None):
-    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
-
-
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     """Decay the weight matrices of linear layers; not embeddings, biases, norms or learned tokens."""
     decay = {id(m.weight) for m in model.modules() if isinstance(m, nn.Linear)}
@@ -188,71 +136,6 @@ def make_scheduler(optimizer, config: TrainConfig, steps_per_epoch: int):
 
         return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-
-
-@torch.no_grad()
-def _logits(model: nn.Module, loader: BatchLoader, dtype: torch.dtype | None) -> np.ndarray:
-    """Logits of every batch of ``loader`` (model in eval mode, restored afterwards)."""
-    was_training = model.training
-    model.eval()
-    out = []
-    for x_dense, x_sparse, _ in loader:
-        with autocast(loader.device, dtype):
-            out.append(model(x_dense, x_sparse).float().cpu())
-    model.train(was_training)
-    return torch.cat(out).numpy()
-
-
-def predict_logits(model: nn.Module, data: CTRTensors, batch_size: int = 16384, device="auto",
-                   amp: str = "off") -> np.ndarray:
-    """Logits for every row of ``data``: (N,), or (N, L) for a model with several labels."""
-    device = resolve_device(device)
-    loader = BatchLoader(CTRTensors(data.x_dense, data.x_sparse), batch_size, device=device)
-    return _logits(model, loader, amp_dtype(amp, device))
-
-
-def predict_proba(model: nn.Module, data: CTRTensors, batch_size: int = 16384, device="auto",
-                  amp: str = "off") -> np.ndarray:
-    """Click probabilities: the sigmoid of :func:`predict_logits` (models return logits)."""
-    z = predict_logits(model, data, batch_size, device, amp)
-    return 1.0 / (1.0 + np.exp(-z))
-
-
-def evaluate(model: nn.Module, data: CTRTensors, batch_size: int = 16384, device="auto", amp: str = "off",
-             labels: tuple[str, ...] | None = None) -> dict:
-    """:func:`ctrkit.metrics.report` on a labelled split: AUC, PR-AUC, logloss, NE, Brier, ECE, … (chapter 06)."""
-    if data.y is None:
-        raise ValueError("evaluate needs labels; this split has none")
-    return label_metrics(data.y.numpy(), predict_proba(model, data, batch_size, device, amp), labels)
-
-
-def _label_names(y: np.ndarray, labels: tuple[str, ...] | None) -> tuple[str, ...]:
-    n = 1 if y.ndim == 1 else y.shape[1]
-    labels = tuple(labels) if labels else tuple(f"label{j}" for j in range(n))
-    if len(labels) != n:
-        raise ValueError(f"{n} label column(s) but {len(labels)} label name(s): {', '.join(labels)}")
-    return labels
-
-
-def label_metrics(y: np.ndarray, p: np.ndarray, labels: tuple[str, ...] | None = None) -> dict:
-    """The full :func:`ctrkit.metrics.report` of each label: flat for one label, ``{label: report}`` for several."""
-    if y.ndim == 1:
-        return metrics.report(y, p)
-    return {name: metrics.report(y[:, j], p[:, j]) for j, name in enumerate(_label_names(y, labels))}
-
-
-def quick_metrics(y: np.ndarray, p: np.ndarray, labels: tuple[str, ...] | None = None) -> dict[str, float]:
-    """What the trainer checks every epoch: AUC and logloss, per label (``click_auc``…) and averaged (``auc``).
-
-    With one label there is only the plain ``auc`` and ``logloss``.
-    """
-    if y.ndim == 1:
-        return {"auc": metrics.auc(y, p), "logloss": metrics.logloss(y, p)}
-    out, names = {}, _label_names(y, labels)
-    for j, name in enumerate(names):
-        out |= {f"{name}_auc": metrics.auc(y[:, j], p[:, j]), f"{name}_logloss": metrics.logloss(y[:, j], p[:, j])}
-    return {"auc": float(np.mean([out[f"{n}_auc"] for n in names])),
-            "logloss": float(np.mean([out[f"{n}_logloss"] for n in names])), **out}
 
 
 def _update_norm_stats(model: nn.Module, loader: BatchLoader) -> None:
@@ -296,7 +179,7 @@ class Trainer:
         self.config = config = config or TrainConfig()
         if train.y is None or val.y is None:
             raise ValueError("fit needs labelled train and validation splits")
-        self.labels = _label_names(train.y.numpy(), labels)
+        self.labels = label_names(train.y.numpy(), labels)
         self.ranks = Ranks.current()
         self.device = resolve_device(config.device, self.ranks.local_rank)
         self.dtype = amp_dtype(config.amp, self.device)
@@ -363,7 +246,7 @@ class Trainer:
 
     def validate(self, model: nn.Module) -> dict[str, float]:
         """The cheap validation of every epoch: AUC and logloss (per label, and averaged)."""
-        p = 1.0 / (1.0 + np.exp(-_logits(model, self.val_loader, self.dtype)))
+        p = 1.0 / (1.0 + np.exp(-loader_logits(model, self.val_loader, self.dtype)))
         return quick_metrics(self.val.y.numpy(), p, self.labels)
 
     def better(self, value: float) -> bool:
@@ -443,7 +326,8 @@ class Trainer:
         torch.manual_seed(config.seed)  # the trainer seeds; models never do
         model.to(self.device)
         self._check_outputs()
-        set_frequencies(model, self.train.x_sparse)  # the embedding l2 divides by each row's training count
+        # the embedding l2 divides by each row's training count: each process counts its share, the layers sum them
+        set_frequencies(model, self.train.x_sparse[self.ranks.rank::self.ranks.world_size])
         step_model = self._step_model()
         self.optimizer = torch.optim.AdamW(param_groups(model, config.weight_decay), lr=config.lr)
         self.scheduler = make_scheduler(self.optimizer, config, len(self.loader))
