@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm import tqdm  # text bars: tqdm.auto would need ipywidgets in Jupyter
 
-from ctrkit.datasets import SPLITS, iter_criteo_tables, split, split_codes
+from ctrkit.datasets import SPLITS, DataError, iter_criteo_tables, split, split_codes
 from ctrkit.preprocessing.loader import CTRTensors
 from ctrkit._config import ConfigError
 from ctrkit.preprocessing.preprocessor import CTRPreprocessor
@@ -135,14 +135,15 @@ def prepare_criteo(
         for table in first:
             train = table.filter(pa.array(codes_of(table, start) == 0))
             if train.num_rows:
-                pre.partial_fit(train) if fitted else pre.fit(train)
+                pre.partial_fit(train, finalize=False) if fitted else pre.fit(train)
                 fitted = True
             start += table.num_rows
             if cache is not None:
                 cache.append(table)
             bar.update(table.num_rows)
     if not fitted:
-        raise ValueError(f"{path}: no training rows to fit on")
+        raise DataError(f"{path}: no training rows to fit on")
+    pre.finalize()
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

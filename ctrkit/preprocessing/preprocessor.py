@@ -179,8 +179,12 @@ class CTRPreprocessor:
             self.__dict__.pop(name, None)
         return self.partial_fit(data)
 
-    def partial_fit(self, data) -> CTRPreprocessor:
-        """Add one chunk of training rows to the statistics and refresh the fitted state."""
+    def partial_fit(self, data, finalize: bool = True) -> CTRPreprocessor:
+        """Add one chunk of training rows to the statistics and refresh the fitted state.
+
+        ``finalize=False`` only adds to the running statistics (vocabularies are
+        sorted once, by :meth:`finalize`, after the last chunk of a file).
+        """
         self._check_params()
         missing = [c for c in self.dense_fields + self.sparse_fields + (self.labels or ()) if c not in _names(data)]
         if missing:
@@ -188,7 +192,7 @@ class CTRPreprocessor:
         if hasattr(self, "spec_") and not hasattr(self, "counts_"):
             raise RuntimeError("a loaded preprocessor keeps no running counts to add to; call fit() to start afresh")
         if not hasattr(self, "counts_"):
-            self.counts_ = {f: _EMPTY_COUNTS for f in self.sparse_fields}
+            self.counts_ = {f: [] for f in self.sparse_fields}  # per-chunk value counts, merged in batches
             self.moments_ = {f: _Moments() for f in self.dense_fields}
             self.samples_ = {f: np.empty(0) for f in self.dense_fields}
             self.n_rows_ = 0
@@ -206,17 +210,19 @@ class CTRPreprocessor:
                 self.samples_[f] = _cap(np.concatenate([self.samples_[f], x[present & keep]]), self.bin_sample, self.seed)
         for f in self.sparse_fields:
             vc = pc.value_counts(_column(data, f).cast(pa.string()).drop_null())
-            chunk = pa.table([vc.field("values"), vc.field("counts").cast(pa.int64())], names=["value", "count"])
-            merged = pa.concat_tables([self.counts_[f], chunk]).group_by("value").aggregate([("count", "sum")])
-            self.counts_[f] = merged.rename_columns(["value", "count"])
+            self.counts_[f].append(pa.table([vc.field("values"), vc.field("counts").cast(pa.int64())],
+                                            names=["value", "count"]))
+            if len(self.counts_[f]) >= 8:  # merge now and then: one group-by for many chunks, memory still bounded
+                self.counts_[f] = [_merge_counts(self.counts_[f])]
         self.n_rows_ += n
-        self._finalize()
+        if finalize:
+            self.finalize()
         return self
 
     def _pre_scale(self, x: np.ndarray) -> np.ndarray:
-        return np.sign(x) * np.log1p(np.abs(x)) if self.dense_transform == "log" else x
+        return np.copysign(np.log1p(np.abs(x)), x) if self.dense_transform == "log" else x  # sign(x)·log(1 + |x|)
 
-    def _finalize(self) -> None:
+    def finalize(self) -> None:
         """Turn the running statistics into the fitted state used by ``transform``."""
         self.mean_ = {f: m.mean for f, m in self.moments_.items()}
         self.std_ = {f: m.std for f, m in self.moments_.items()}
@@ -225,7 +231,8 @@ class CTRPreprocessor:
             qs = np.linspace(0, 1, self.n_bins + 1)[1:-1]
             self.bin_edges_ = {f: np.unique(np.quantile(s, qs)).tolist() if len(s) else [] for f, s in self.samples_.items()}
         self.vocab_, self.hashed_ = {}, {}
-        for f, counts in self.counts_.items():
+        for f in self.counts_:
+            self.counts_[f] = [counts := _merge_counts(self.counts_[f])]
             kept = counts.filter(pc.greater_equal(counts["count"], self.min_count))
             if self.hash_threshold is not None and kept.num_rows > self.hash_threshold:
                 self.hashed_[f] = self.hash_buckets
@@ -277,11 +284,12 @@ class CTRPreprocessor:
         if isinstance(data, dict):
             raise TypeError("encode takes a list of dicts (one per row), a DataFrame or an arrow Table, not one dict")
         n, records, spec = _n_rows(data), isinstance(data, list), self.spec_
-        raw = np.empty((n, len(self.dense_fields)))  # (N, F_n) float64, NaN = missing
+        # column-major: each field is filled, and read back by transform_table, as one contiguous column
+        raw = np.empty((n, len(self.dense_fields)), order="F")  # (N, F_n) float64, NaN = missing
         for i, f in enumerate(self.dense_fields):
             raw[:, i] = _record_values(data, f, row0) if records else _dense_values(data, f, n, row0)
-        x_dense = np.zeros((n, len(spec.dense)), dtype=np.float32)
-        x_sparse = np.empty((n, len(spec.sparse)), dtype=np.int64)
+        x_dense = np.zeros((n, len(spec.dense)), dtype=np.float32, order="F")
+        x_sparse = np.empty((n, len(spec.sparse)), dtype=np.int64, order="F")
         missing = np.isnan(raw)
         if self.dense_transform == "bins":  # binned fields are x_sparse's first columns
             for i, f in enumerate(self.dense_fields):
@@ -400,6 +408,14 @@ class CTRPreprocessor:
 
 
 _EMPTY_COUNTS = pa.table({"value": pa.array([], pa.string()), "count": pa.array([], pa.int64())})
+
+
+def _merge_counts(tables: list[pa.Table]) -> pa.Table:
+    """One (value, count) table from several: the counts of equal values summed."""
+    if len(tables) == 1:
+        return tables[0]
+    merged = pa.concat_tables([_EMPTY_COUNTS, *tables]).group_by("value").aggregate([("count", "sum")])
+    return merged.rename_columns(["value", "count"])
 
 
 def _names(data) -> list[str]:
