@@ -16,9 +16,7 @@ rows, one impression p99 <= 2 ms, 100 candidates p99 <= 10 ms.
 
 from __future__ import annotations
 
-import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from preprocessing import _peak_rss_mb, make_file  # noqa: E402  (the same file writer and RSS reader)
+from preprocessing import _peak_rss_mb, arguments, child_json, make_file  # noqa: E402  (the same file writer, child, RSS)
 
 
 def train_run(root: Path) -> Path:
@@ -59,12 +57,6 @@ def _child(run: str, path: str, out: str) -> None:
                       "seconds": time.perf_counter() - start, "peak_mb": _peak_rss_mb()}))
 
 
-def streamed(run: Path, path: Path, out: Path) -> dict:
-    result = subprocess.run([sys.executable, __file__, "--child", str(run), str(path), str(out)],
-                            capture_output=True, text=True, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
 def latency(run: Path, n_calls: int) -> dict[str, tuple[float, float]]:
     """p50 and p99 in milliseconds of Predictor.predict on 1 and on 100 dict rows."""
     from ctrkit import Predictor
@@ -88,14 +80,8 @@ def latency(run: Path, n_calls: int) -> dict[str, tuple[float, float]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--big-rows", type=int, default=5_000_000, help="0 skips the memory run")
-    parser.add_argument("--calls", type=int, default=2_000, help="Predictor.predict calls per latency figure")
-    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        _child(*args.child)
+    args = arguments(__doc__, _child, "0 skips the memory run", calls=(2_000, "Predictor.predict calls per figure"))
+    if args is None:
         return
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,7 +98,7 @@ def main() -> None:
                 continue
             print(f"\nwriting a {rows:,}-row Criteo file ...", flush=True)
             path = make_file(tmp / f"test{rows}.txt", rows)
-            r = streamed(run, path, tmp / "preds.parquet")
+            r = child_json(__file__, run, path, tmp / "preds.parquet")
             assert r["code"] == 0
             print(f"ctrkit predict: {r['rows']:,} rows streamed at {r['rows_per_s']:,.0f} rows/s (target >= 100,000); "
                   f"{r['seconds']:.1f} s in all, Python start-up and model loading included "

@@ -68,21 +68,36 @@ def _child(which: str, path: str, out: str) -> None:
     print(json.dumps({"rows": sum(rows.values()), "seconds": seconds, "peak_mb": peak_mb}))
 
 
-def run(which: str, path: Path, out: Path) -> dict:
-    result = subprocess.run([sys.executable, __file__, "--child", which, str(path), str(out)],
-                            capture_output=True, text=True, check=True)
+def child_json(script: str, *args) -> dict:
+    """Run ``script --child args…`` in a fresh Python process and return the JSON line it printed last."""
+    result = subprocess.run([sys.executable, script, "--child", *map(str, args)], capture_output=True, text=True,
+                            check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run(which: str, path: Path, out: Path) -> dict:
+    return child_json(__file__, which, path, out)
+
+
+def arguments(doc: str, child, big_rows_help: str, **options) -> argparse.Namespace | None:
+    """The command line every benchmark here shares; None when this process was a ``--child`` (it has run)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--big-rows", type=int, default=5_000_000, help="0 skips the streaming run")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs of each pipeline; the best counts")
+    parser.add_argument("--big-rows", type=int, default=5_000_000, help=big_rows_help)
+    for name, (default, text) in options.items():
+        parser.add_argument(f"--{name}", type=int, default=default, help=text)
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        _child(*args.child)
+        child(*args.child)
+        return None
+    return args
+
+
+def main() -> None:
+    args = arguments(__doc__, _child, "0 skips the streaming run",
+                     repeats=(3, "interleaved runs of each pipeline; the best counts"))
+    if args is None:
         return
 
     with tempfile.TemporaryDirectory() as tmp:
