@@ -1,6 +1,6 @@
 """Figures of chapter 01 (data exploration).
 
-Each function takes a frame in the Criteo layout (``label``, ``I1..I13``,
+Each function takes a frame in the Criteo layout (``click``, ``I1..I13``,
 ``C1..C26``; the synthetic twin adds ``p_click`` and ``ts``), aggregates it
 first (value counts, group means, numpy histograms), so a figure carries a few
 dozen bars rather than every row, and returns a ``plotly.graph_objects.Figure``
