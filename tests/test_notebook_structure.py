@@ -1,4 +1,4 @@
-"""The book's rules for notebooks (DESIGN.md), checked on every chapter without running it."""
+"""The book's rules for notebooks (CONTRIBUTING.md, "How to add a chapter"), checked on every chapter without running it."""
 
 import re
 from pathlib import Path

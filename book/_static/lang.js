@@ -1,4 +1,4 @@
-// The book in one language at a time (DESIGN.md). Every prose block exists twice, in
+// The book in one language at a time (CONTRIBUTING.md, "How to add a chapter"). Every prose block exists twice, in
 // <div class="lang-ko"> and <div class="lang-en">; this script sets <html lang data-lang> and
 // lang.css hides the other language. It runs in <head> (jupyter-book loads _static/*.js there,
 // without defer), so the language is set before the page is first painted: no flash.
