@@ -14,7 +14,9 @@ Raw rows are a pandas DataFrame, a pyarrow Table, a list of dicts (one
 impression each) or a file (Criteo text, plain or ``.gz``, or parquet). An
 absent or null field is missing, an unknown category is out-of-vocabulary; a
 value that is not a finite number where a number is required raises
-:class:`~ctrkit.datasets.DataError` naming the field and the row.
+:class:`~ctrkit.datasets.DataError` naming the field and the row. (In a pandas
+DataFrame NaN is pandas' null, so there it means missing; in dict rows and arrow
+tables a NaN is a value, and not an accepted one.)
 """
 
 from __future__ import annotations
