@@ -100,7 +100,7 @@ def test_permutation_importance_of_an_ignored_field_is_zero(data):
     spec, _, val, _ = data
     m = model("lr", spec)
     with torch.no_grad():
-        m.weights.sparse.tables[m.weights.sparse.names.index("C5")].weight.zero_()  # the model ignores C5
+        m.weights.sparse.rows("C5").zero_()  # the model ignores C5
     importance = I.permutation_importance(m, val, n_repeats=2)
     assert len(importance) == 39 and importance["C5"] == 0.0
     assert importance.iloc[0] > 0.001
@@ -168,9 +168,9 @@ def test_binned_oov_baseline_is_missing_for_numeric_fields(transformed):
     m = model("lr", spec)
     token_model = I.TokenModel(m)
     base = I.baseline_tokens(token_model, token_model.tokens(t.x_dense[:1], t.x_sparse[:1]), "oov")[0]
-    tables = m.weights.sparse.tables
+    sparse = m.weights.sparse
     with torch.no_grad():
-        assert torch.equal(base[0, 0], tables[0].weight[0])  # I1 is binned: its baseline is "missing" (id 0)
-        assert torch.equal(base[0, 13], tables[13].weight[1])  # C1: out-of-vocabulary (id 1)
+        assert torch.equal(base[0, 0], sparse.rows("I1")[0])  # I1 is binned: its baseline is "missing" (id 0)
+        assert torch.equal(base[0, 13], sparse.rows("C1")[1])  # C1: out-of-vocabulary (id 1)
     importance = I.permutation_importance(m, CTRTensors(t.x_dense[:500], t.x_sparse[:500], t.y[:500]), n_repeats=1)
     assert set(importance.index) == set(spec.fields)

@@ -90,9 +90,9 @@ def test_embedding_options(data):
     spec, t = data
     emb = SparseEmbedding(spec, dim=8, shared={"C14": "C6"})
     i6, i14 = emb.names.index("C6"), emb.names.index("C14")
-    assert emb.owner_index[i6] == emb.owner_index[i14] and len(emb.tables) == len(spec.sparse) - 1
     size = max(s.vocab_size for s in spec.sparse if s.name in ("C6", "C14"))
-    assert emb.tables[emb.owner_index[i6]].num_embeddings == size
+    assert emb.offsets[i6] == emb.offsets[i14] and emb.rows("C14").shape == (size, 8)
+    assert emb.table.num_embeddings == sum(s.vocab_size for s in spec.sparse if s.name not in ("C6", "C14")) + size
     with pytest.raises(ValueError, match="both must be categorical"):
         SparseEmbedding(spec, shared={"I1": "C6"})
     tokens = FeatureEmbedding(spec, dim=8)(t.x_dense[:4], t.x_sparse[:4])
@@ -106,13 +106,13 @@ def test_embedding_l2_penalty_and_dropout(data):
         embedding_penalty(torch.nn.Sequential(emb), t.x_sparse[:16])
     set_frequencies(torch.nn.Sequential(emb), t.x_sparse)
     expected = 0.0  # every distinct row of the batch once, divided by its count in the training ids
-    for i, table in enumerate(emb.tables):
-        ids = t.x_sparse[:, i]
+    for i, name in enumerate(emb.names):
+        table, ids = emb.rows(name), t.x_sparse[:, i]
         for j in torch.unique(ids[:16]).tolist():
-            expected += table.weight[j].pow(2).sum() / (ids == j).sum()
+            expected += table[j].pow(2).sum() / (ids == j).sum()
     torch.testing.assert_close(embedding_penalty(torch.nn.Sequential(emb), t.x_sparse[:16]), 0.5 * expected)
-    counts = torch.bincount(t.x_sparse[:, 0], minlength=emb.tables[0].num_embeddings).float()
-    torch.testing.assert_close(emb.tables[0].frequency, counts.clamp(min=1.0))  # unseen rows count as 1
+    counts = torch.bincount(t.x_sparse[:, 0], minlength=len(emb.rows("C1"))).float()
+    torch.testing.assert_close(emb.frequency[:len(counts)], counts.clamp(min=1.0))  # C1's block; unseen rows count 1
     assert not any("frequency" in k for k in emb.state_dict()), "counts come from the data, not the weights file"
     assert embedding_penalty(SparseEmbedding(spec, dim=4), t.x_sparse[:16]) == 0.0  # no l2, no penalty
     drop = SparseEmbedding(spec, dim=4, dropout=0.5)
@@ -136,3 +136,37 @@ def test_numeric_embeddings(data, kind):
         model.embedding.dense.missing.fill_(1.0)
         changed = (model.embedding.dense(x) - model.embedding.dense(t.x_dense[:8])).abs().sum(-1)
     assert (changed[:, 0] > 0).all() and (changed[:, 1:] == 0).all(), "the missing flag moves only its own field"
+
+
+@pytest.mark.parametrize("options", [
+    {"field_proj": True}, {"d_model": 32}, {"cross": 2}, {"cross": 2, "cross_rank": 8}, {"deep": (32,)},
+    {"pooling": "concat", "field_proj": True, "cross": 1},
+])
+def test_transformer_options(data, options):
+    """Each of chapter 04's levers: every parameter learns, the attention maps stay field x field, and
+    per-field projections are one weight per token position."""
+    spec, t = data
+    torch.manual_seed(0)
+    model = build("transformer", spec, **options)
+    logits = model(t.x_dense[:32], t.x_sparse[:32])
+    F.binary_cross_entropy_with_logits(logits, t.y[:32]).backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+    model.eval()
+    with_maps, maps = model(t.x_dense[:32], t.x_sparse[:32], return_attn=True)
+    torch.testing.assert_close(with_maps, model(t.x_dense[:32], t.x_sparse[:32]), atol=1e-5, rtol=1e-5)
+    assert maps[0].shape == (32, 2, spec.n_fields + 1, spec.n_fields + 1)
+    if options.get("field_proj"):
+        assert model.blocks[0].attn.qkv.weight.shape[0] == spec.n_fields + 1
+    if options.get("cross_rank"):
+        assert sum(p.numel() for p in model.cross.parameters()) < sum(
+            p.numel() for p in build("transformer", spec, cross=2).cross.parameters()) / 10
+
+
+def test_one_fused_table_looks_up_every_field(data):
+    """The fused table gives each field its own block: a lookup equals indexing that field's rows."""
+    spec, t = data
+    emb = SparseEmbedding(spec, dim=4)
+    out = emb(t.x_sparse[:16])
+    for i, name in enumerate(emb.names):
+        torch.testing.assert_close(out[:, i], emb.rows(name)[t.x_sparse[:16, i]])
+    assert emb.table.num_embeddings == sum(s.vocab_size for s in spec.sparse)

@@ -41,7 +41,7 @@ def embedding_umap(model: nn.Module, field: str, x_sparse, y, min_count: int = 2
         raise ValueError(f"no categorical field {field!r} in the model")
     layer = max(layers, key=lambda m: m.dim)
     f = layer.names.index(field)
-    weight = layer.tables[layer.owner_index[f]].weight.detach().float().cpu().numpy()
+    weight = layer.rows(field).detach().float().cpu().numpy()
     ids = torch.as_tensor(x_sparse)[:, f].numpy()
     labels = np.asarray(torch.as_tensor(y).float().cpu(), dtype=np.float64).reshape(len(ids), -1)[:, 0]
     count = np.bincount(ids, minlength=len(weight))

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ctrkit._config import ConfigError
+from ctrkit.models.classic import CrossLayer
 from ctrkit.models.layers import MLP, CTRModel, FeatureEmbedding
 from ctrkit.preprocessing.spec import FeatureSpec
 
@@ -31,14 +32,34 @@ def attention(q, k, v, dropout: float = 0.0, return_attn: bool = False):
     return F.dropout(weights, dropout, training=dropout > 0) @ v, weights
 
 
+class FieldLinear(nn.Module):
+    """A separate linear map per token position: (B, T, d_in) → (B, T, d_out) with a [T, d_in, d_out] weight.
+
+    Heterogeneous fields (a user id, an hour, a count) need not share one
+    query/key/value projection (Hiformer, Gui et al. 2023).
+    """
+
+    def __init__(self, n_tokens: int, d_in: int, d_out: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(n_tokens, d_in, d_out) / d_in**0.5)
+        self.bias = nn.Parameter(torch.zeros(n_tokens, d_out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("btd,tde->bte", x, self.weight) + self.bias  # (B, T, d_out)
+
+
 class MultiHeadSelfAttention(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, d_head: int | None = None):
+    """Multi-head self-attention; ``n_tokens`` gives every token position its own Q/K/V projection."""
+
+    def __init__(self, d_model: int, n_heads: int, dropout: float = 0.0, d_head: int | None = None,
+                 n_tokens: int | None = None):
         super().__init__()
         if d_head is None and d_model % n_heads:
             raise ConfigError(f"d_model {d_model} is not divisible by n_heads {n_heads}")
         d_head = d_head or d_model // n_heads
         self.n_heads, self.d_head, self.dropout = n_heads, d_head, dropout
-        self.qkv = nn.Linear(d_model, 3 * n_heads * d_head)
+        self.qkv = (nn.Linear(d_model, 3 * n_heads * d_head) if n_tokens is None
+                    else FieldLinear(n_tokens, d_model, 3 * n_heads * d_head))
         self.out = nn.Linear(n_heads * d_head, d_model)
 
     def forward(self, x: torch.Tensor, return_attn: bool = False):
@@ -86,10 +107,11 @@ class AutoInt(CTRModel):
 class Block(nn.Module):
     """Pre-norm Transformer block: x + attn(LN(x)), then x + FFN(LN(x))."""
 
-    def __init__(self, d_model: int, n_heads: int, ffn_mult: float, dropout: float, attn_dropout: float):
+    def __init__(self, d_model: int, n_heads: int, ffn_mult: float, dropout: float, attn_dropout: float,
+                 n_tokens: int | None = None):
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model)
-        self.attn = MultiHeadSelfAttention(d_model, n_heads, attn_dropout)
+        self.attn = MultiHeadSelfAttention(d_model, n_heads, attn_dropout, n_tokens=n_tokens)
         self.norm2 = nn.LayerNorm(d_model)
         d_ffn = int(d_model * ffn_mult)
         self.ffn = nn.Sequential(nn.Linear(d_model, d_ffn), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ffn, d_model))
@@ -110,25 +132,40 @@ class CTRTransformer(CTRModel):
     (multi-task). ``forward(..., return_attn=True)`` returns ``(logits, maps)``
     with one (B, H, T, T) map per layer; token 0 is [CLS], then the fields in
     spec order (numeric first).
+
+    Options beside the attention path (chapter 04's ablation): ``d_model`` widens
+    the tokens before the blocks (attention wider than the embedding);
+    ``field_proj`` gives each token its own Q/K/V projection; ``cross`` cross
+    layers (DCNv2; low-rank with ``cross_rank``) and a ``deep`` MLP read the
+    flattened embeddings in parallel, their outputs joining the pooled tokens
+    at the head.
     """
 
     def __init__(self, spec: FeatureSpec, embed_dim: int = 16, n_layers: int = 2, n_heads: int = 2,
                  ffn_mult: float = 2.0, hidden: tuple[int, ...] = (64,), dropout: float = 0.0,
                  attn_dropout: float = 0.0, embed_dropout: float = 0.0, numeric: str = "linear",
-                 pooling: str = "cls", n_outputs: int = 1, l2: float = 0.0):
+                 pooling: str = "cls", n_outputs: int = 1, l2: float = 0.0, d_model: int = 0,
+                 field_proj: bool = False, cross: int = 0, cross_rank: int = 0, deep: tuple[int, ...] = ()):
         super().__init__()
         if pooling not in ("cls", "mean", "concat"):
             raise ConfigError(f"pooling must be 'cls', 'mean' or 'concat', got {pooling!r}")
-        if embed_dim % n_heads:
-            raise ConfigError(f"embed_dim {embed_dim} must be divisible by n_heads {n_heads}")
+        width = d_model or embed_dim
+        if width % n_heads:
+            raise ConfigError(f"the attention width {width} must be divisible by n_heads {n_heads}")
         self.pooling, self.n_outputs = pooling, n_outputs
         self.embedding = FeatureEmbedding(spec, embed_dim, numeric=numeric, dropout=embed_dropout, l2=l2)
         n_fields = self.embedding.n_fields
         self.field = nn.Parameter(torch.randn(n_fields, embed_dim) * 0.02)  # which field a token came from
         self.cls = nn.Parameter(torch.randn(1, 1, embed_dim) * 0.02)
-        self.blocks = nn.ModuleList(Block(embed_dim, n_heads, ffn_mult, dropout, attn_dropout) for _ in range(n_layers))
-        self.norm = nn.LayerNorm(embed_dim)
-        d_pool = embed_dim * (n_fields if pooling == "concat" else 1)
+        self.blocks = nn.ModuleList(Block(width, n_heads, ffn_mult, dropout, attn_dropout,
+                                          n_fields + 1 if field_proj else None) for _ in range(n_layers))
+        self.norm = nn.LayerNorm(width)
+        self.widen = nn.Linear(embed_dim, width) if d_model else None
+        d_flat = n_fields * embed_dim
+        self.cross = nn.ModuleList(CrossLayer(d_flat, cross_rank or None) for _ in range(cross))
+        self.deep = MLP(d_flat, tuple(deep), dropout) if deep else None
+        d_pool = width * (n_fields if pooling == "concat" else 1)
+        d_pool += (d_flat if cross else 0) + (self.deep.out_features if self.deep else 0)
         self.mlp = MLP(d_pool, tuple(hidden), dropout)
         self.out = nn.Linear(self.mlp.out_features, n_outputs)
 
@@ -136,14 +173,26 @@ class CTRTransformer(CTRModel):
         return (self.embedding(x_dense, x_sparse),)  # (B, F, D)
 
     def head(self, tokens, return_attn: bool = False):
-        x = tokens[0] + self.field  # (B, F, D): each token learns which field it came from
+        e = tokens[0]  # (B, F, D)
+        x = e + self.field  # each token learns which field it came from
         x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)  # (B, T=F+1, D)
+        if self.widen is not None:
+            x = self.widen(x)  # (B, T, d_model)
         maps = []
         for block in self.blocks:
             x, w = block(x, return_attn)
             maps.append(w)
         x = self.norm(x)
         h = {"cls": lambda: x[:, 0], "mean": lambda: x[:, 1:].mean(1), "concat": lambda: x[:, 1:].flatten(1)}[self.pooling]()
+        parts = [h]
+        if len(self.cross):
+            x0 = c = e.flatten(1)  # (B, F·D)
+            for layer in self.cross:
+                c = layer(x0, c)
+            parts.append(c)
+        if self.deep is not None:
+            parts.append(self.deep(e.flatten(1)))
+        h = torch.cat(parts, dim=1) if len(parts) > 1 else h
         logits = self.out(self.mlp(h))  # (B, n_outputs)
         logits = logits.squeeze(-1) if self.n_outputs == 1 else logits
         return (logits, maps) if return_attn else logits

@@ -19,18 +19,12 @@ from ctrkit._config import ConfigError
 from ctrkit.preprocessing.spec import MISSING_FLAG, FeatureSpec
 
 
-class _Table(nn.Embedding):
-    """A lookup table with its rows' training counts beside it (``frequency``, for the frequency-aware L2)."""
-
-    def __init__(self, num_embeddings: int, embedding_dim: int):
-        super().__init__(num_embeddings, embedding_dim)
-        self.register_buffer("frequency", None, persistent=False)
-
-
 class SparseEmbedding(nn.Module):
-    """One lookup table per categorical field: ``x_sparse`` (B, F_s) → (B, F_s, D).
+    """The categorical fields' vectors from one fused table: ``x_sparse`` (B, F_s) → (B, F_s, D).
 
-    ``shared={"C14": "C6"}`` makes C14 look up C6's table, which is meaningful
+    Each field owns a block of rows of one ``nn.Embedding`` (``offsets`` says
+    where), so a batch is one lookup, not one per field (torchrec's layout).
+    ``shared={"C14": "C6"}`` makes C14 look up C6's rows, which is meaningful
     when both fields are encoded into the same id space (hashed with the same
     buckets, or one shared vocabulary). ``dropout`` drops a whole field's vector
     for a row (embedding dropout). ``l2`` is the weight of :meth:`penalty`,
@@ -56,51 +50,51 @@ class SparseEmbedding(nn.Module):
                 raise ConfigError(f"shared embedding {name!r} -> {owner!r}: {owner!r} is itself shared; name the owner")
         self.names = [s.name for s in spec.sparse]
         owners = [shared.get(n, n) for n in self.names]
-        unique = sorted(set(owners), key=owners.index)
-        self.owner_index = [unique.index(o) for o in owners]
-        self.tables = nn.ModuleList(_Table(max(fields[n].vocab_size for n, o in zip(self.names, owners) if o == owner),
-                                           dim) for owner in unique)
-        for table in self.tables:
-            nn.init.normal_(table.weight, std=1e-2)
+        sizes = {o: max(fields[n].vocab_size for n, owner in zip(self.names, owners) if owner == o) for o in owners}
+        starts = dict(zip(sizes, [0, *torch.tensor(list(sizes.values())).cumsum(0).tolist()]))
+        self.register_buffer("offsets", torch.tensor([starts[o] for o in owners], dtype=torch.long), persistent=False)
+        self.sizes = [sizes[o] for o in owners]  # the rows each field can look up
+        self.table = nn.Embedding(max(sum(sizes.values()), 1), dim)
+        nn.init.normal_(self.table.weight, std=1e-2)
+        self.register_buffer("frequency", None, persistent=False)  # each row's training count, for l2
         self.dim = dim
         self.dropout = dropout
         self.l2 = l2
 
+    def rows(self, field: str) -> torch.Tensor:
+        """The block of the table that ``field`` looks up: row ``i`` is the vector of id ``i`` (a view)."""
+        i = self.names.index(field)
+        start = int(self.offsets[i])
+        return self.table.weight[start:start + self.sizes[i]]
+
     @torch.no_grad()
     def set_frequencies(self, x_sparse: torch.Tensor) -> None:
-        """Count how often each row of each table occurs in the training ids ``x_sparse`` (for ``l2``).
+        """Count how often each row of the table occurs in the training ids ``x_sparse`` (for ``l2``).
 
         Under ``torch.distributed`` each process holds a shard of the training
         data: the counts are summed across processes, so every process divides
         by the count of the whole data.
         """
-        for t, table in enumerate(self.tables):
-            n = torch.zeros(table.num_embeddings, device=table.weight.device)
-            for i in (i for i, owner in enumerate(self.owner_index) if owner == t):
-                n += torch.bincount(x_sparse[:, i].cpu(), minlength=table.num_embeddings).to(n)
-            if torch.distributed.is_available() and torch.distributed.is_initialized():
-                torch.distributed.all_reduce(n)
-            table.frequency = n.clamp(min=1.0)
+        ids = (x_sparse.to(self.offsets.device) + self.offsets).flatten().cpu()
+        n = torch.bincount(ids, minlength=self.table.num_embeddings).to(self.table.weight)
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.all_reduce(n)
+        self.frequency = n.clamp(min=1.0)
 
     def forward(self, x_sparse: torch.Tensor) -> torch.Tensor:
-        weights = [table.weight for table in self.tables]  # F.embedding, not 26 module calls: one impression is fast
-        out = torch.stack([F.embedding(x_sparse[:, i], weights[t]) for i, t in enumerate(self.owner_index)], dim=1)  # (B, F_s, D)
+        out = self.table(x_sparse + self.offsets)  # (B, F_s, D): one lookup for every field
         if self.training and self.dropout > 0:
             keep = torch.rand(x_sparse.shape, device=x_sparse.device) >= self.dropout  # (B, F_s)
             out = out * keep[..., None] / (1 - self.dropout)
         return out
 
     def penalty(self, x_sparse: torch.Tensor) -> torch.Tensor:
-        """``l2 * Σ ‖w_j‖² / n_j`` over the distinct rows ``j`` of each table that ``x_sparse`` looks up."""
-        total = x_sparse.new_zeros((), dtype=torch.float32)
-        for i, t in enumerate(self.owner_index):
-            table = self.tables[t]
-            if table.frequency is None:
-                raise RuntimeError("embedding l2 needs the rows' training frequencies: call "
-                                   "set_frequencies(model, train.x_sparse) first (ctrkit.training.fit does)")
-            rows = torch.unique(x_sparse[:, i])
-            total = total + (table.weight[rows].float().pow(2).sum(-1) / table.frequency[rows]).sum()
-        return self.l2 * total
+        """``l2 * Σ ‖w_j‖² / n_j`` over the distinct rows ``j`` of the table that ``x_sparse`` looks up."""
+        if self.frequency is None:
+            raise RuntimeError("embedding l2 needs the rows' training frequencies: call "
+                               "set_frequencies(model, train.x_sparse) first (ctrkit.training.fit does)")
+        rows = torch.unique(x_sparse + self.offsets)  # one call for all fields
+        return self.l2 * (self.table.weight[rows].float().pow(2).sum(-1) / self.frequency[rows]).sum()
 
 
 class NumericEmbedding(nn.Module):
