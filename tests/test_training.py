@@ -321,12 +321,21 @@ def test_every_model_compiles_into_one_graph(tensors, name):
     torch.testing.assert_close(penalty, embedding_penalty(model, x_sparse))
 
 
-def test_compiled_training_saves_plain_parameter_names(tensors, tmp_path):
-    """compile=True trains through the inductor-compiled model; checkpoints keep the model's own names."""
+def test_compiled_training_saves_plain_parameter_names(tmp_path):
+    """compile=True trains through the inductor-compiled model, through a smaller last batch (a second,
+    dynamic-shape graph) and the per-field Q/K/V einsum; checkpoints keep the model's own names."""
     from ctrkit.training import load_checkpoint
 
-    spec, train, val = tensors
-    model = _model(spec, "lr")
+    from ctrkit.datasets import synthetic_criteo
+
+    train_df, val_df, _ = split(synthetic_criteo(3000, seed=0), seed=0)  # 2,405 rows: a last batch of 357
+    pre = CTRPreprocessor().fit(train_df)
+    spec = pre.spec
+    train, val = (CTRTensors.from_frame(pre.transform(p), spec) for p in (train_df, val_df))
+    assert len(train) % FAST.batch_size == 357
+    # one process training two compiled models, as a notebook does: the second compiles with a dynamic batch size
+    fit(_model(spec, "transformer"), train, val, replace(FAST, epochs=1, compile=True))
+    model = _model(spec, "transformer", field_proj=True)
     history = fit(model, train, val, replace(FAST, epochs=1, compile=True), out=tmp_path)
     assert np.isfinite(history["train_loss"]).all()
     saved = load_checkpoint(tmp_path / "checkpoints" / "last")["model"]

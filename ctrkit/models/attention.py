@@ -45,7 +45,9 @@ class FieldLinear(nn.Module):
         self.bias = nn.Parameter(torch.zeros(n_tokens, d_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("btd,tde->bte", x, self.weight) + self.bias  # (B, T, d_out)
+        # contiguous: einsum may hand back a permuted layout, which the caller's view() and inductor's
+        # dynamic-shape kernels (a smaller last batch) do not expect
+        return (torch.einsum("btd,tde->bte", x, self.weight) + self.bias).contiguous()  # (B, T, d_out)
 
 
 class MultiHeadSelfAttention(nn.Module):
