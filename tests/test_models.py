@@ -28,7 +28,7 @@ def test_forward_backward(data, name):
     model.eval()  # no dropout: both paths must give the same logits
     with_maps, maps = model(t.x_dense[:64], t.x_sparse[:64], return_attn=True)
     torch.testing.assert_close(with_maps, model(t.x_dense[:64], t.x_sparse[:64]), atol=1e-5, rtol=1e-5)
-    assert len(maps) == {"autoint": 3, "transformer": 2}.get(name, 0)
+    assert len(maps) == {"autoint": 3, "transformer": 1}.get(name, 0)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -58,9 +58,10 @@ def test_attention_maps(data, name):
     logits, maps = model(t.x_dense[:32], t.x_sparse[:32], return_attn=True)
     torch.testing.assert_close(logits, fused, atol=1e-5, rtol=1e-5)
     tokens = spec.n_fields + (name == "transformer")  # 39 fields (+ [CLS])
+    heads = {"autoint": 2, "transformer": 1}[name]
     for w in maps:
-        assert w.shape == (32, 2, tokens, tokens)
-        torch.testing.assert_close(w.sum(-1), torch.ones(32, 2, tokens))
+        assert w.shape == (32, heads, tokens, tokens)
+        torch.testing.assert_close(w.sum(-1), torch.ones(32, heads, tokens))
         assert (w >= 0).all()
 
 
@@ -138,13 +139,16 @@ def test_numeric_embeddings(data, kind):
     assert (changed[:, 0] > 0).all() and (changed[:, 1:] == 0).all(), "the missing flag moves only its own field"
 
 
+OLD_TRANSFORMER = {"n_layers": 2, "n_heads": 2, "ffn_mult": 2.0, "field_proj": False, "cross": 0}  # ctrkit 0.1's
+
+
 @pytest.mark.parametrize("options", [
-    {"field_proj": True}, {"d_model": 32}, {"cross": 2}, {"cross": 2, "cross_rank": 8}, {"deep": (32,)},
-    {"pooling": "concat", "field_proj": True, "cross": 1},
+    {}, OLD_TRANSFORMER, {"d_model": 32}, {"cross_rank": 8}, {"deep": (32,)}, {"n_layers": 2, "ffn_mult": 1.0},
+    {"pooling": "concat", "cross": 1}, {"pooling": "mean", "n_heads": 2, "field_proj": False},
 ])
 def test_transformer_options(data, options):
-    """Each of chapter 04's levers: every parameter learns, the attention maps stay field x field, and
-    per-field projections are one weight per token position."""
+    """Each of chapter 04's levers: every parameter learns, the attention maps stay field x field, the
+    [CLS]-only last block gives the full block's logits, and per-field projections are one weight per token."""
     spec, t = data
     torch.manual_seed(0)
     model = build("transformer", spec, **options)
@@ -154,12 +158,18 @@ def test_transformer_options(data, options):
     model.eval()
     with_maps, maps = model(t.x_dense[:32], t.x_sparse[:32], return_attn=True)
     torch.testing.assert_close(with_maps, model(t.x_dense[:32], t.x_sparse[:32]), atol=1e-5, rtol=1e-5)
-    assert maps[0].shape == (32, 2, spec.n_fields + 1, spec.n_fields + 1)
-    if options.get("field_proj"):
+    assert maps[0].shape == (32, model.blocks[0].attn.n_heads, spec.n_fields + 1, spec.n_fields + 1)
+    with torch.no_grad():  # the [CLS]-only path of a block against its every-query path
+        x = torch.cat([model.cls.expand(32, -1, -1), model.embed(t.x_dense[:32], t.x_sparse[:32])[0] + model.field], 1)
+        x = model.widen(x) if model.widen is not None else x
+        full, only = model.blocks[0](x)[0], model.blocks[0](x, n_queries=1)[0]
+    assert only.shape == (32, 1, x.shape[-1])
+    torch.testing.assert_close(only[:, 0], full[:, 0], atol=1e-5, rtol=1e-5)
+    if options.get("field_proj", True):
         assert model.blocks[0].attn.qkv.weight.shape[0] == spec.n_fields + 1
     if options.get("cross_rank"):
         assert sum(p.numel() for p in model.cross.parameters()) < sum(
-            p.numel() for p in build("transformer", spec, cross=2).cross.parameters()) / 10
+            p.numel() for p in build("transformer", spec).cross.parameters()) / 10
 
 
 def test_one_fused_table_looks_up_every_field(data):

@@ -140,7 +140,7 @@ def test_config_errors_are_one_line():
 
 def test_param_groups_decay_only_linear_weights(tensors):
     spec = tensors[0]
-    model = _model(spec, "transformer")
+    model = _model(spec, "transformer", field_proj=False)  # nn.Linear Q/K/V (FieldLinear's weights are not decayed)
     decay, no_decay = param_groups(model, 0.01)
     decayed = {id(p) for p in decay["params"]}
     assert decay["weight_decay"] == 0.01 and no_decay["weight_decay"] == 0.0
@@ -335,7 +335,7 @@ def test_compiled_training_saves_plain_parameter_names(tmp_path):
     assert len(train) % FAST.batch_size == 357
     # one process training two compiled models, as a notebook does: the second compiles with a dynamic batch size
     fit(_model(spec, "transformer"), train, val, replace(FAST, epochs=1, compile=True))
-    model = _model(spec, "transformer", field_proj=True)
+    model = _model(spec, "transformer", n_layers=2)  # a full block, then the [CLS]-only one
     history = fit(model, train, val, replace(FAST, epochs=1, compile=True), out=tmp_path)
     assert np.isfinite(history["train_loss"]).all()
     saved = load_checkpoint(tmp_path / "checkpoints" / "last")["model"]

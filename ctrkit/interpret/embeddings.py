@@ -2,7 +2,7 @@
 
 :func:`embedding_umap` places each value of a categorical field by its learned
 vector; :func:`representation_umap` places rows by the vector the model's head
-reads (for the Transformer, the [CLS] token after the MLP). With a fixed
+reads (for the Transformer, the MLP on the [CLS] token and the cross network). With a fixed
 ``seed`` umap-learn is deterministic (and single-threaded).
 """
 
@@ -58,7 +58,7 @@ def representation_umap(model: nn.Module, x_dense, x_sparse, seed: int = 0, n_ne
                         min_dist: float = 0.1) -> pd.DataFrame:
     """Rows in 2-D by the input of the model's final linear layer (``out``), with their predicted CTR. Chapter 07.
 
-    For the Transformer that vector is the [CLS] token after the head's MLP; the
+    For the Transformer that vector is the head MLP's output on the [CLS] token and the cross network; the
     predicted CTR is a (linear) read-out of it, so the map should be ordered by it.
     """
     head = getattr(model, "out", None)

@@ -1,4 +1,4 @@
-"""Self-attention over fields (chapter 04): AutoInt and ctrkit's [CLS]-token Transformer.
+"""Self-attention over fields (chapter 04): AutoInt and ctrkit's [CLS]-token Transformer with a cross network.
 
 - AutoInt (Song et al. 2019): each field's vector attends to every other field's;
   "interacting layers" with a residual projection and ReLU; the final field
@@ -64,11 +64,13 @@ class MultiHeadSelfAttention(nn.Module):
                     else FieldLinear(n_tokens, d_model, 3 * n_heads * d_head))
         self.out = nn.Linear(n_heads * d_head, d_model)
 
-    def forward(self, x: torch.Tensor, return_attn: bool = False):
+    def forward(self, x: torch.Tensor, return_attn: bool = False, n_queries: int | None = None):
+        """(B, T, D) → (B, T, D); ``n_queries`` keeps only the first tokens' outputs (B, n_queries, D)."""
         B, T, _ = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4)  # 3 x (B, H, T, d)
+        q = q if n_queries is None else q[:, :, :n_queries]  # (B, H, Tq, d)
         y, weights = attention(q, k, v, self.dropout if self.training else 0.0, return_attn)
-        return self.out(y.transpose(1, 2).reshape(B, T, -1)), weights  # (B, T, D)
+        return self.out(y.transpose(1, 2).reshape(B, q.shape[2], -1)), weights  # (B, Tq, D)
 
 
 class AutoInt(CTRModel):
@@ -107,47 +109,51 @@ class AutoInt(CTRModel):
 
 
 class Block(nn.Module):
-    """Pre-norm Transformer block: x + attn(LN(x)), then x + FFN(LN(x))."""
+    """Pre-norm Transformer block: x + attn(LN(x)), then x + FFN(LN(x)); ``ffn_mult=0`` leaves the FFN out."""
 
     def __init__(self, d_model: int, n_heads: int, ffn_mult: float, dropout: float, attn_dropout: float,
                  n_tokens: int | None = None):
         super().__init__()
         self.norm1 = nn.LayerNorm(d_model)
         self.attn = MultiHeadSelfAttention(d_model, n_heads, attn_dropout, n_tokens=n_tokens)
-        self.norm2 = nn.LayerNorm(d_model)
         d_ffn = int(d_model * ffn_mult)
-        self.ffn = nn.Sequential(nn.Linear(d_model, d_ffn), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ffn, d_model))
+        self.norm2 = nn.LayerNorm(d_model) if d_ffn else None
+        self.ffn = (nn.Sequential(nn.Linear(d_model, d_ffn), nn.GELU(), nn.Dropout(dropout), nn.Linear(d_ffn, d_model))
+                    if d_ffn else None)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, return_attn: bool = False):
-        y, weights = self.attn(self.norm1(x), return_attn)
-        x = x + self.drop(y)
-        return x + self.drop(self.ffn(self.norm2(x))), weights  # (B, T, D)
+    def forward(self, x: torch.Tensor, return_attn: bool = False, n_queries: int | None = None):
+        """(B, T, D) → (B, T, D), or only the first ``n_queries`` tokens' outputs (B, n_queries, D)."""
+        y, weights = self.attn(self.norm1(x), return_attn, n_queries)
+        x = (x if n_queries is None else x[:, :n_queries]) + self.drop(y)
+        return (x if self.ffn is None else x + self.drop(self.ffn(self.norm2(x)))), weights  # (B, T, D)
 
 
 class CTRTransformer(CTRModel):
-    """Fields as tokens, a [CLS] token, ``n_layers`` pre-norm blocks, an MLP head (chapter 04).
+    """Fields as tokens, a [CLS] token, ``n_layers`` pre-norm blocks, a parallel cross network, an MLP head (chapter 04).
 
-    ``pooling`` picks what the head reads: "cls" (default), "mean" over field
-    tokens, or "concat" of all field tokens. ``numeric`` is the numeric embedding
-    ("linear", "periodic" or "pwl"). ``n_outputs`` > 1 gives one logit per label
-    (multi-task). ``forward(..., return_attn=True)`` returns ``(logits, maps)``
-    with one (B, H, T, T) map per layer; token 0 is [CLS], then the fields in
-    spec order (numeric first).
+    ``pooling`` picks what the head reads of the tokens: "cls" (default), "mean"
+    over field tokens, or "concat" of all field tokens. ``numeric`` is the
+    numeric embedding ("linear", "periodic" or "pwl"). ``n_outputs`` > 1 gives
+    one logit per label (multi-task). ``forward(..., return_attn=True)`` returns
+    ``(logits, maps)`` with one (B, H, T, T) map per block; token 0 is [CLS],
+    then the fields in spec order (numeric first).
 
-    Options beside the attention path (chapter 04's ablation): ``d_model`` widens
-    the tokens before the blocks (attention wider than the embedding);
-    ``field_proj`` gives each token its own Q/K/V projection; ``cross`` cross
-    layers (DCNv2; low-rank with ``cross_rank``) and a ``deep`` MLP read the
-    flattened embeddings in parallel, their outputs joining the pooled tokens
-    at the head.
+    The defaults are what won chapter 04's ablation (``benchmarks/models.py
+    --ablation``): one block with one head and no FFN, per-token Q/K/V
+    projections (``field_proj``, Hiformer), and two full-rank DCNv2 cross layers
+    (``cross``; low-rank with ``cross_rank``) over the flattened embeddings in
+    parallel, their output joining the [CLS] token at the head. ``deep`` adds a
+    parallel MLP, ``d_model`` widens the tokens before the blocks. With the
+    [CLS] readout the last block computes only the [CLS] query (the maps keep
+    every query).
     """
 
-    def __init__(self, spec: FeatureSpec, embed_dim: int = 16, n_layers: int = 2, n_heads: int = 2,
-                 ffn_mult: float = 2.0, hidden: tuple[int, ...] = (64,), dropout: float = 0.0,
+    def __init__(self, spec: FeatureSpec, embed_dim: int = 16, n_layers: int = 1, n_heads: int = 1,
+                 ffn_mult: float = 0.0, hidden: tuple[int, ...] = (64,), dropout: float = 0.0,
                  attn_dropout: float = 0.0, embed_dropout: float = 0.0, numeric: str = "linear",
                  pooling: str = "cls", n_outputs: int = 1, l2: float = 0.0, d_model: int = 0,
-                 field_proj: bool = False, cross: int = 0, cross_rank: int = 0, deep: tuple[int, ...] = ()):
+                 field_proj: bool = True, cross: int = 2, cross_rank: int = 0, deep: tuple[int, ...] = ()):
         super().__init__()
         if pooling not in ("cls", "mean", "concat"):
             raise ConfigError(f"pooling must be 'cls', 'mean' or 'concat', got {pooling!r}")
@@ -181,8 +187,11 @@ class CTRTransformer(CTRModel):
         if self.widen is not None:
             x = self.widen(x)  # (B, T, d_model)
         maps = []
-        for block in self.blocks:
-            x, w = block(x, return_attn)
+        for i, block in enumerate(self.blocks):
+            # a [CLS] readout needs only token 0 of the last block (FT-Transformer's trick): its query alone; the
+            # maps (return_attn) keep every query
+            last_cls = self.pooling == "cls" and i == len(self.blocks) - 1 and not return_attn
+            x, w = block(x, return_attn, 1 if last_cls else None)
             maps.append(w)
         x = self.norm(x)
         h = {"cls": lambda: x[:, 0], "mean": lambda: x[:, 1:].mean(1), "concat": lambda: x[:, 1:].flatten(1)}[self.pooling]()
