@@ -1,16 +1,22 @@
 """Model benchmark: every ctrkit model on the synthetic twin with the same budget (chapters 03-05).
 
-    python benchmarks/models.py                      # six models x 3 seeds, LightGBM if installed
-    python benchmarks/models.py --models lr deepfm --seeds 0
-    python benchmarks/models.py --bf16               # + the Transformer with CPU bf16 autocast
+    python benchmarks/models.py                      # six models x 3 seeds x 2 worlds, LightGBM if installed
+    python benchmarks/models.py --models lr deepfm --seeds 0 --worlds 0
+    python benchmarks/models.py --bf16 --compile     # + the Transformer with CPU bf16 autocast, torch.compile
+    python benchmarks/models.py --ablation           # chapter 04's ablation: the Transformer's levers, one at a time
     PYTHONPATH=/tmp/peers python benchmarks/models.py --peers --models deepfm autoint
 
-Prints, per model, test AUC and logloss (mean ± std over seeds), the gap to the
-Bayes-optimal AUC of the same test rows (the ceiling no model can pass), training
-and inference samples/s (inference at batch 4096), parameters and peak RSS.
-Each model runs in its own process, so peak RSS is its own. Models and training
-settings come from ``configs/<name>.yaml``; the data is ``synthetic_criteo(rows, seed=0)``
-split 80/10/10 at random, preprocessed with the defaults.
+Prints, per world and model, test AUC and logloss (mean ± std over seeds), the
+gap to the Bayes-optimal AUC of the same test rows (the ceiling no model can
+pass), training and inference samples/s (inference at batch 4096), parameters
+and peak RSS. Each model runs in its own process, so peak RSS is its own. Models
+and training settings come from ``configs/<name>.yaml``, unchanged in every
+world. World 0 is ``synthetic_criteo(rows, seed=0)``, world 1
+``synthetic_criteo(rows, seed=1, base_rate=0.03)`` (other interactions, a 3 %
+base rate); each is split 80/10/10 at random and preprocessed with the defaults.
+``--json`` writes every figure; chapters 04 and 05 read the committed copies in
+``ctrkit/results/`` (``--json ctrkit/results/models.json``, ``--ablation --json
+ctrkit/results/ablation.json``).
 
 ``--peers`` installs nothing: when ``deepctr_torch`` is importable (a throwaway
 ``pip install --no-deps --target /tmp/peers deepctr-torch``), its DeepFM and
@@ -33,13 +39,25 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MODELS = ["lr", "fm", "deepfm", "dcnv2", "autoint", "transformer"]
+WORLDS = {0: {"seed": 0}, 1: {"seed": 1, "base_rate": 0.03}}
+# chapter 04's ablation: ctrkit 0.1's Transformer (2 blocks, 2 heads, FFN, [CLS] readout) and each lever alone on it,
+# as changes to configs/transformer.yaml; the default itself is the table's "transformer" row (same data and seeds)
+OLD = {"n_layers": 2, "n_heads": 2, "ffn_mult": 2.0, "pooling": "cls", "field_proj": False, "cross": 0}
+ABLATION = {
+    "0.1 (2 blocks, 2 heads, FFN)": OLD,
+    "+ concat readout": OLD | {"pooling": "concat"},
+    "+ per-field Q/K/V": OLD | {"field_proj": True},
+    "+ parallel MLP (256, 128)": OLD | {"deep": (256, 128)},
+    "+ parallel cross (2 layers)": OLD | {"cross": 2},
+    "+ 1 block, 1 head, no FFN": OLD | {"n_layers": 1, "n_heads": 1, "ffn_mult": 0.0},
+}
 
 
-def load_data(rows: int):
+def load_data(rows: int, world: int = 0):
     from ctrkit.datasets import bayes_optimal_metrics, split, synthetic_criteo
     from ctrkit.preprocessing import CTRPreprocessor, CTRTensors
 
-    train, val, test = split(synthetic_criteo(rows, seed=0), seed=0)
+    train, val, test = split(synthetic_criteo(rows, **WORLDS[world]), seed=0)
     pre = CTRPreprocessor().fit(train)
     frames = [pre.transform(p) for p in (train, val, test)]
     tensors = [CTRTensors.from_frame(f, pre.spec) for f in frames]
@@ -57,35 +75,39 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def run_ctrkit(name: str, rows: int, seeds: list[int], amp: str | None) -> dict:
+def run_ctrkit(name: str, rows: int, seeds: list[int], world: int = 0, amp: str | None = None,
+               compile: bool = False, variant: str | None = None) -> dict:
     import torch
 
     from ctrkit.models import build
     from ctrkit.training import evaluate, fit, load_config, predict_logits
 
     config = load_config(ROOT / "configs" / f"{name}.yaml")
-    spec, _, (train, val, test), bayes = load_data(rows)
+    hparams = config.hparams | (ABLATION[variant] if variant else {})
+    spec, _, (train, val, test), bayes = load_data(rows, world)
     runs = []
     for seed in seeds:
         torch.manual_seed(seed)
-        model = build(name, spec, **config.hparams)
-        train_config = replace(config.train, seed=seed, progress=False, device="cpu", **({"amp": amp} if amp else {}))
+        model = build(name, spec, **hparams)
+        train_config = replace(config.train, seed=seed, progress=False, device="cpu", compile=compile,
+                               **({"amp": amp} if amp else {}))
         history = fit(model, train, val, train_config)
         scores = evaluate(model, test, device="cpu", amp=train_config.amp)
         infer = _samples_per_s(lambda: predict_logits(model, test, 4096, "cpu", train_config.amp), len(test))
         runs.append({"seed": seed, **scores, "epochs": len(history), "best_epoch": history.attrs["best_epoch"],
                      "train_sps": float((history["samples_per_s"] * history["seconds"]).sum() / history["seconds"].sum()),
                      "infer_sps": infer, "final": history.attrs["final"]})
-    return {"model": name + (f" ({amp})" if amp else ""), "runs": runs, "bayes": bayes,
+    label = variant or name + "".join(f" ({x})" for x in (amp, "compile" if compile else None) if x)
+    return {"model": label, "world": world, "runs": runs, "bayes": bayes,
             "parameters": sum(p.numel() for p in model.parameters())}
 
 
-def run_lightgbm(rows: int, seeds: list[int]) -> dict:
+def run_lightgbm(rows: int, seeds: list[int], world: int = 0) -> dict:
     import lightgbm as lgb
 
     from ctrkit import metrics
 
-    spec, (train, val, test), _, bayes = load_data(rows)
+    spec, (train, val, test), _, bayes = load_data(rows, world)
     columns = list(spec.dense_names) + [s.name for s in spec.sparse]
     categorical = [s.name for s in spec.sparse]
     runs = []
@@ -102,7 +124,7 @@ def run_lightgbm(rows: int, seeds: list[int]) -> dict:
         runs.append({"seed": seed, "auc": metrics.auc(test["click"], p), "logloss": metrics.logloss(test["click"], p),
                      "train_sps": len(train) / seconds,  # rows per second of the whole boosting run
                      "infer_sps": infer, "epochs": model.best_iteration_})
-    return {"model": "lightgbm", "runs": runs, "bayes": bayes, "parameters": 0}
+    return {"model": "lightgbm", "world": world, "runs": runs, "bayes": bayes, "parameters": 0}
 
 
 def run_peers(rows: int, batch_size: int = 4096) -> dict:
@@ -143,22 +165,27 @@ def run_peers(rows: int, batch_size: int = 4096) -> dict:
     return out
 
 
-def _child(kind: str, rows: int, seeds: list[int], amp: str | None) -> None:
+def _child(args) -> None:
     sys.path.insert(0, str(HERE))
     from preprocessing import _peak_rss_mb
 
     import torch
 
     torch.set_num_threads(torch.get_num_threads())
-    result = {"peers": lambda: {"peers": run_peers(rows)}, "lightgbm": lambda: run_lightgbm(rows, seeds)}.get(
-        kind, lambda: run_ctrkit(kind, rows, seeds, amp))()
+    world = args.worlds[0]
+    jobs = {"peers": lambda: {"peers": run_peers(args.rows)},
+            "lightgbm": lambda: run_lightgbm(args.rows, args.seeds, world)}
+    result = jobs.get(args.child, lambda: run_ctrkit(args.child, args.rows, args.seeds, world, args.amp, args.compile,
+                                                     args.variant))()
     result["peak_rss_mb"] = _peak_rss_mb()
     print(json.dumps(result))
 
 
-def _spawn(kind: str, args, amp: str | None = None) -> dict:
-    cmd = [sys.executable, __file__, "--child", kind, "--rows", str(args.rows), "--seeds", *map(str, args.seeds)]
-    cmd += ["--amp", amp] if amp else []
+def _spawn(kind: str, args, world: int = 0, amp: str | None = None, compile: bool = False,
+           variant: str | None = None) -> dict:
+    cmd = [sys.executable, __file__, "--child", kind, "--rows", str(args.rows), "--seeds", *map(str, args.seeds),
+           "--worlds", str(world)]
+    cmd += (["--amp", amp] if amp else []) + (["--compile"] if compile else []) + (["--variant", variant] if variant else [])
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"{kind} failed:\n{done.stderr[-3000:]}")
@@ -172,7 +199,7 @@ def _row(result: dict) -> str:
     auc, ll = np.array([r["auc"] for r in runs]), np.array([r["logloss"] for r in runs])
     gap = result["bayes"]["auc"] - auc.mean()
     tr, inf = np.mean([r["train_sps"] for r in runs]), np.mean([r["infer_sps"] for r in runs])
-    return (f"{result['model']:<22}{auc.mean():.4f} ± {auc.std():.4f}  {ll.mean():.4f} ± {ll.std():.4f}  {gap:8.4f}"
+    return (f"{result['model']:<32}{auc.mean():.4f} ± {auc.std():.4f}  {ll.mean():.4f} ± {ll.std():.4f}  {gap:8.4f}"
             f"  {tr:10,.0f}  {inf:11,.0f}  {result['parameters']:10,}  {result['peak_rss_mb']:7,.0f} MB")
 
 
@@ -180,31 +207,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--models", nargs="+", default=MODELS, choices=MODELS)
-    parser.add_argument("--bf16", action="store_true", help="also train the Transformer with CPU bf16 autocast")
+    parser.add_argument("--worlds", type=int, nargs="+", choices=sorted(WORLDS), help="default: 0 1 (--ablation: 0)")
+    parser.add_argument("--models", nargs="*", default=MODELS, choices=MODELS, help="none: --peers alone")
+    parser.add_argument("--bf16", action="store_true", help="also train the Transformer with CPU bf16 (first world)")
+    parser.add_argument("--compile", action="store_true", help="also train the Transformer compiled (first world)")
+    parser.add_argument("--ablation", action="store_true", help="chapter 04's Transformer ablation instead of the table")
     parser.add_argument("--peers", action="store_true", help="speed against deepctr-torch (when importable)")
     parser.add_argument("--no-lightgbm", action="store_true")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--amp", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    args.worlds = args.worlds or ([0] if args.ablation else [0, 1])
     if args.child:
-        return _child(args.child, args.rows, args.seeds, args.amp)
+        return _child(args)
 
     import importlib.util
 
-    print(f"synthetic twin, {args.rows:,} rows (80/10/10), seeds {args.seeds}; one process per model")
-    print(f"{'model':<22}{'test AUC':<17}{'test logloss':<17}{'Bayes gap':>9}  {'train/s':>10}  {'infer/s':>11}"
-          f"  {'params':>10}  {'peak RSS':>10}")
+    if args.ablation:
+        jobs = [("transformer", None, False, v) for v in ABLATION]
+    else:
+        jobs = [(m, None, False, None) for m in args.models]
+        jobs += [("transformer", "bf16", False, None)] if args.bf16 else []
+        jobs += [("transformer", None, True, None)] if args.compile else []
+        if not args.no_lightgbm and importlib.util.find_spec("lightgbm"):
+            jobs.append(("lightgbm", None, False, None))
     results = []
-    jobs = [(m, None) for m in args.models] + ([("transformer", "bf16")] if args.bf16 else [])
-    if not args.no_lightgbm and importlib.util.find_spec("lightgbm"):
-        jobs.append(("lightgbm", None))
-    for kind, amp in jobs:
-        results.append(_spawn(kind, args, amp))
-        print(_row(results[-1]), flush=True)
-    bayes = results[0]["bayes"]
-    print(f"{'Bayes-optimal (truth)':<22}{bayes['auc']:.4f}            {bayes['logloss']:.4f}")
+    for world in args.worlds if jobs else []:
+        if world != args.worlds[0]:  # bf16 and compile are speed questions: the first world answers them
+            jobs = [job for job in jobs if not (job[1] or job[2])]
+        print(f"world {world}: synthetic_criteo({args.rows:,}, {', '.join(f'{k}={v}' for k, v in WORLDS[world].items())})"
+              f", 80/10/10, seeds {args.seeds}; one process per model")
+        print(f"{'model':<32}{'test AUC':<17}{'test logloss':<17}{'Bayes gap':>9}  {'train/s':>10}  {'infer/s':>11}"
+              f"  {'params':>10}  {'peak RSS':>10}")
+        for kind, amp, compile, variant in jobs:
+            results.append(_spawn(kind, args, world, amp, compile, variant))
+            print(_row(results[-1]), flush=True)
+        bayes = results[-1]["bayes"]
+        print(f"{'Bayes-optimal (truth)':<32}{bayes['auc']:.4f}            {bayes['logloss']:.4f}\n")
     if args.peers:
         if importlib.util.find_spec("deepctr_torch") is None:
             print("--peers: deepctr_torch is not importable; install it in a throwaway place (see the docstring)")
@@ -217,7 +258,7 @@ def main() -> None:
                       f" = {r['infer_ratio']:.2f}x")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":
