@@ -231,7 +231,7 @@ def main() -> None:
         jobs = [(m, None, False, None) for m in args.models]
         jobs += [("transformer", "bf16", False, None)] if args.bf16 else []
         jobs += [("transformer", None, True, None)] if args.compile else []
-        if not args.no_lightgbm and importlib.util.find_spec("lightgbm"):
+        if args.models and not args.no_lightgbm and importlib.util.find_spec("lightgbm"):
             jobs.append(("lightgbm", None, False, None))
     results = []
     for world in args.worlds if jobs else []:
