@@ -155,13 +155,17 @@ def run_peers(rows: int, batch_size: int = 4096) -> dict:
         peer_train = len(train_df) / _timed(lambda: peer.fit(x_train, train_df["click"].to_numpy(), batch_size=batch_size,
                                                              epochs=1, verbose=0))
         peer_infer = _samples_per_s(lambda: peer.predict(x_test, batch_size=4096), len(test_df))
-        torch.manual_seed(0)
-        mine = build(name, spec, **(hp | ({"hidden": kwargs["dnn_hidden_units"]} if name == "autoint" else {})))
-        history = fit(mine, train, val, TrainConfig(epochs=1, batch_size=batch_size, progress=False, device="cpu"))
-        mine_train = float(history["samples_per_s"].iloc[0])
-        mine_infer = _samples_per_s(lambda: predict_logits(mine, test, 4096, "cpu"), len(test))
-        out[name] = {"peer_train_sps": peer_train, "ctrkit_train_sps": mine_train, "train_ratio": mine_train / peer_train,
-                     "peer_infer_sps": peer_infer, "ctrkit_infer_sps": mine_infer, "infer_ratio": mine_infer / peer_infer}
+        out[name] = {"peer_train_sps": peer_train, "peer_infer_sps": peer_infer}
+        for amp in ("off", "bf16"):  # deepctr-torch has no mixed precision; ctrkit's CPU bf16 is reported beside fp32
+            torch.manual_seed(0)
+            mine = build(name, spec, **(hp | ({"hidden": kwargs["dnn_hidden_units"]} if name == "autoint" else {})))
+            config = TrainConfig(epochs=1, batch_size=batch_size, progress=False, device="cpu", amp=amp)
+            mine_train = float(fit(mine, train, val, config)["samples_per_s"].iloc[0])
+            mine_infer = _samples_per_s(lambda: predict_logits(mine, test, 4096, "cpu", amp), len(test))
+            key = "ctrkit" if amp == "off" else "ctrkit_bf16"
+            out[name] |= {f"{key}_train_sps": mine_train, f"{key}_infer_sps": mine_infer,
+                          f"{key.replace('ctrkit', 'train')}_ratio": mine_train / peer_train,
+                          f"{key.replace('ctrkit', 'infer')}_ratio": mine_infer / peer_infer}
     return out
 
 
@@ -253,9 +257,10 @@ def main() -> None:
             peers = _spawn("peers", args)["peers"]
             results.append({"peers": peers})
             for name, r in peers.items():
-                print(f"vs deepctr-torch {name:<8} train {r['ctrkit_train_sps']:,.0f} vs {r['peer_train_sps']:,.0f} samples/s"
-                      f" = {r['train_ratio']:.2f}x; inference {r['ctrkit_infer_sps']:,.0f} vs {r['peer_infer_sps']:,.0f}"
-                      f" = {r['infer_ratio']:.2f}x")
+                for key, label in (("", "fp32"), ("_bf16", "bf16")):
+                    print(f"vs deepctr-torch {name:<8} ctrkit {label}: train {r[f'ctrkit{key}_train_sps']:,.0f} vs "
+                          f"{r['peer_train_sps']:,.0f} samples/s = {r[f'train{key}_ratio']:.2f}x; inference "
+                          f"{r[f'ctrkit{key}_infer_sps']:,.0f} vs {r['peer_infer_sps']:,.0f} = {r[f'infer{key}_ratio']:.2f}x")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(results, indent=2) + "\n")

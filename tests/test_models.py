@@ -74,6 +74,19 @@ def test_attention_paths_agree():
     torch.testing.assert_close(explicit, w @ v)
 
 
+def test_cpu_bf16_attention_matches_fp32_with_gradients():
+    """Under CPU bf16 autocast (the explicit path) outputs and gradients stay within bf16 precision of fp32's."""
+    q, k, v = (x.requires_grad_() for x in torch.randn(3, 64, 2, 39, 8).unbind(0))
+    reference, _ = attention(q, k, v)
+    grads = torch.autograd.grad(reference.square().sum(), (q, k, v))
+    with torch.autocast("cpu", torch.bfloat16):
+        out, none = attention(*(x.bfloat16() for x in (q, k, v)))
+    assert none is None and out.dtype == torch.bfloat16
+    torch.testing.assert_close(out.float(), reference, atol=0.03, rtol=0.03)
+    for g, g_bf16 in zip(grads, torch.autograd.grad(out.float().square().sum(), (q, k, v))):
+        assert torch.nn.functional.cosine_similarity(g.flatten(), g_bf16.flatten(), dim=0) > 0.99
+
+
 def test_build_rejects_bad_names_and_types(data):
     spec, _ = data
     with pytest.raises(ValueError, match="unknown model 'gbdt'"):

@@ -16,8 +16,8 @@ QUOTED = [
     *[("04", "models", w, m, "auc", "{:.4f}") for w in (0, 1) for m in ("transformer", "dcnv2", "deepfm")],
     *[("04", "models", 0, m, "train_sps", "{:,.0f}") for m in ("transformer", "dcnv2")],
     *[("04", "ablation", 0, m, "auc", "{:.4f}") for m in (OLD, "+ parallel cross (2 layers)", "+ 1 block, 1 head, no FFN")],
-    *[("05", "models", 0, m, c, f) for m in ("transformer", "transformer (bf16)")
-      for c, f in (("train_sps", "{:,.0f}"), ("auc", "{:.4f}"))],
+    *[("05", "precision", 0, m, c, f) for m in ("transformer", "transformer (bf16)")
+      for c, f in (("train_sps", "{:,.0f}"), ("infer_sps", "{:,.0f}"), ("auc", "{:.4f}"))],
 ]
 
 
@@ -37,6 +37,7 @@ def test_the_table_is_complete():
         assert set(MODELS) <= set(table.loc[world].index)
     assert (table["seeds"] == 3).all() and (table["auc"] < table["bayes_auc"]).all()
     assert set(results.summary("ablation").loc[0].index) >= {OLD, "+ parallel cross (2 layers)"}
+    assert set(results.summary("precision").loc[0].index) == {"transformer", "transformer (bf16)"}
     assert {"deepfm", "autoint"} <= set(results.peers().index)
 
 

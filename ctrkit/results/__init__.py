@@ -1,7 +1,9 @@
 """The benchmark figures the book quotes (chapters 04-05), as committed by ``benchmarks/models.py --json``.
 
 ``models.json`` is the model table on both twin worlds, ``ablation.json``
-chapter 04's Transformer ablation, ``peers.json`` the speed against deepctr-torch. They are
+chapter 04's Transformer ablation, ``precision.json`` the Transformer in fp32
+and under CPU bf16 autocast in one run (chapter 05), ``peers.json`` the speed
+against deepctr-torch. They are
 measurements from one machine (2 CPU cores), kept in the package so that a
 chapter opened on Colab reads the same figures as the rendered book; rerun the
 benchmark to measure your own.
@@ -15,7 +17,7 @@ from importlib.resources import files
 import numpy as np
 import pandas as pd
 
-NAMES = ("models", "ablation", "peers")
+NAMES = ("models", "ablation", "precision", "peers")
 
 
 def load(name: str) -> list[dict]:
