@@ -49,8 +49,10 @@ REVIEWED = ["AUC", "PR-AUC", "focal loss", "FM", "DeepFM", "DCNv2", "AutoInt", "
 # ---- reading the book -----------------------------------------------------------------------------------------------
 
 def _markdown(path: Path) -> str:
+    """A chapter's markdown prose, without its list of cited works (author names and venues are not terms)."""
     cells = json.loads(path.read_text())["cells"]
-    return "\n\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    return "\n\n".join("".join(c["source"]) for c in cells
+                        if c["cell_type"] == "markdown" and not "".join(c["source"]).startswith("## 참고 문헌"))
 
 
 def _blocks(text: str, lang: str) -> list[str]:
