@@ -22,8 +22,8 @@ ctrkit/results/ablation.json``).
 ``pip install --no-deps --target /tmp/peers deepctr-torch``), its DeepFM and
 AutoInt train on the same tensors with the same embedding size, MLP sizes and
 batch size, and the samples/s ratios are printed. LightGBM (``pip install
-lightgbm``) is the non-neural reference, on the same preprocessed columns with
-the categorical ids as categorical features.
+lightgbm``, in the book's extra) is the non-neural reference, on the same preprocessed columns with
+the categorical ids as categorical features (``ctrkit.models.gbdt``, as chapter 03 trains it).
 """
 
 from __future__ import annotations
@@ -103,24 +103,17 @@ def run_ctrkit(name: str, rows: int, seeds: list[int], world: int = 0, amp: str 
 
 
 def run_lightgbm(rows: int, seeds: list[int], world: int = 0) -> dict:
-    import lightgbm as lgb
-
     from ctrkit import metrics
+    from ctrkit.models.gbdt import fit_lightgbm, predict_lightgbm
 
     spec, (train, val, test), _, bayes = load_data(rows, world)
-    columns = list(spec.dense_names) + [s.name for s in spec.sparse]
-    categorical = [s.name for s in spec.sparse]
     runs = []
     for seed in seeds:
-        model = lgb.LGBMClassifier(n_estimators=2000, learning_rate=0.05, num_leaves=63, min_child_samples=50,
-                                   subsample=0.8, subsample_freq=1, colsample_bytree=0.8, cat_smooth=50,
-                                   min_data_per_group=50, cat_l2=10, random_state=seed, n_jobs=2, verbose=-1)
         start = time.perf_counter()
-        model.fit(train[columns], train["click"], eval_set=[(val[columns], val["click"])],
-                  categorical_feature=categorical, callbacks=[lgb.early_stopping(50, verbose=False)])
+        model = fit_lightgbm(train, val, spec, seed=seed)
         seconds = time.perf_counter() - start
-        p = model.predict_proba(test[columns])[:, 1]
-        infer = _samples_per_s(lambda: model.predict_proba(test[columns]), len(test))
+        p = predict_lightgbm(model, test, spec)
+        infer = _samples_per_s(lambda: predict_lightgbm(model, test, spec), len(test))
         runs.append({"seed": seed, "auc": metrics.auc(test["click"], p), "logloss": metrics.logloss(test["click"], p),
                      "train_sps": len(train) / seconds,  # rows per second of the whole boosting run
                      "infer_sps": infer, "epochs": model.best_iteration_})

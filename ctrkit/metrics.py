@@ -13,6 +13,8 @@ undefined rather than returning ``nan``.
   :func:`calibration_slope_intercept` (Cox 1958), :func:`calibration_by_segment`, and on synthetic data
   :func:`true_calibration_error` against the true click probability.
 - Money: :func:`ecpm`, :func:`expected_revenue`, :func:`roas`, :func:`top_k_ctr`.
+- Comparing two models on the same rows: :func:`paired_bootstrap` (a confidence
+  interval and a p-value for the difference of any metric).
 
 :func:`report` gathers the ones ``ctrkit evaluate`` writes to ``metrics.json``.
 """
@@ -361,6 +363,33 @@ def top_k_ctr(y_true, score, groups, k: int = 1) -> float:
     """The CTR of the ads served: the top ``k`` rows of each request (group) by ``score`` (e.g. eCPM)."""
     y, score = _arrays(y_true, score)
     return float(y[top_k_mask(score, k, groups)].mean())
+
+
+# --------------------------------------------------------------------------------------------- comparing models
+
+def paired_bootstrap(y_true, p_a, p_b, metric=auc, n_resamples: int = 1000, level: float = 0.95,
+                     seed: int = 0) -> dict[str, float]:
+    """``metric(y, p_a) - metric(y, p_b)`` on the same rows, with a paired percentile bootstrap interval.
+
+    Each resample draws rows with replacement and scores both models on the
+    same rows, so the luck of which rows the test set holds, shared by the two
+    models, cancels in the difference. Returns the difference, the interval
+    (``low``, ``high``) at ``level``, and ``p_value``: twice the share of
+    resamples on the far side of 0 (two-sided, at least ``1 / n_resamples``).
+    """
+    y, a = _arrays(y_true, p_a)
+    _, b = _arrays(y_true, p_b)
+    if not 0 < level < 1 or n_resamples < 1:
+        raise ValueError("level must be in (0, 1) and n_resamples positive")
+    rng = np.random.default_rng(seed)
+    diffs = np.empty(n_resamples)
+    for i in range(n_resamples):
+        rows = rng.integers(0, y.size, y.size)
+        diffs[i] = metric(y[rows], a[rows]) - metric(y[rows], b[rows])
+    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    far_side = min((diffs <= 0).mean(), (diffs >= 0).mean())
+    return {"difference": metric(y, a) - metric(y, b), "low": float(low), "high": float(high),
+            "p_value": float(max(2 * far_side, 1 / n_resamples))}
 
 
 # --------------------------------------------------------------------------------------------- report

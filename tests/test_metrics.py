@@ -171,3 +171,22 @@ def test_pr_auc_of_a_random_score_is_the_base_rate():
 def test_auc_needs_both_classes():
     with pytest.raises(ValueError, match="one class"):
         M.auc([1, 1], [0.2, 0.3])
+
+
+def test_paired_bootstrap_separates_a_real_gap_from_noise():
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=4000)
+    y = (rng.random(4000) < 1 / (1 + np.exp(-truth))).astype(int)
+    good, worse = truth + rng.normal(scale=0.5, size=4000), truth + rng.normal(scale=1.5, size=4000)
+    twin = good + rng.normal(scale=0.05, size=4000)  # the same model up to tiny noise
+    gap = M.paired_bootstrap(y, good, worse, n_resamples=300)
+    assert gap["difference"] == pytest.approx(M.auc(y, good) - M.auc(y, worse))
+    assert 0 < gap["low"] < gap["difference"] < gap["high"] and gap["p_value"] == pytest.approx(1 / 300)
+    same = M.paired_bootstrap(y, good, twin, n_resamples=300)
+    assert same["low"] < 0 < same["high"] and same["p_value"] > 0.05
+    # pairing: the interval of the difference is far narrower than what resampling each model alone would allow
+    assert same["high"] - same["low"] < 0.2 * (gap["high"] - gap["low"])
+    ll = M.paired_bootstrap(y, worse, good, metric=M.logloss, n_resamples=100)  # any metric; here lower is better
+    assert ll["difference"] > 0
+    with pytest.raises(ValueError, match="different lengths"):
+        M.paired_bootstrap(y, good, worse[:10])

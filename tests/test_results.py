@@ -1,5 +1,5 @@
 """The benchmark figures the book quotes: ``ctrkit/results/*.json`` (written by ``benchmarks/models.py --json``) are
-complete, and every figure chapters 04 and 05 quote in their prose is the committed one, in both languages."""
+complete, and every figure chapters 03 to 05 quote in their prose is the committed one, in both languages."""
 
 import json
 from pathlib import Path
@@ -13,6 +13,7 @@ MODELS = ["lr", "fm", "deepfm", "dcnv2", "autoint", "transformer"]
 OLD = "0.1 (2 blocks, 2 heads, FFN)"
 # (chapter, results file, world, model, column, format): each figure must appear in the chapter's Korean and English prose
 QUOTED = [
+    *[("03", "models", 0, m, "auc", "{:.4f}") for m in ("dcnv2", "deepfm", "lightgbm")],
     *[("04", "models", w, m, "auc", "{:.4f}") for w in (0, 1) for m in ("transformer", "dcnv2", "deepfm")],
     *[("04", "models", 0, m, "train_sps", "{:,.0f}") for m in ("transformer", "dcnv2")],
     *[("04", "ablation", 0, m, "auc", "{:.4f}") for m in (OLD, "+ parallel cross (2 layers)", "+ 1 block, 1 head, no FFN")],
