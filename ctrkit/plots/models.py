@@ -19,17 +19,19 @@ def model_comparison(results: pd.DataFrame, metric: str = "auc", references: Map
     """Mean ± std of ``metric`` per model (one row per model and seed in ``results``). Chapters 03 and 04.
 
     ``references`` draws labelled horizontal lines, e.g. ``{"Bayes-optimal": 0.797}``:
-    the ceiling no model can pass on the synthetic twin.
+    the ceiling no model can pass on the synthetic twin. A reference that is not
+    known (NaN, as the Bayes-optimal AUC of real data) is not drawn.
     """
+    references = {name: value for name, value in (references or {}).items() if np.isfinite(value)}
     stats = results.groupby("model", sort=False)[metric].agg(["mean", "std", "count"]).fillna(0.0)
     fig = go.Figure(go.Bar(
         x=stats.index, y=stats["mean"], error_y=dict(type="data", array=stats["std"]),
         text=[f"{m:.4f}" for m in stats["mean"]], textposition="outside", marker_line_width=0,
         hovertemplate="%{x}: %{y:.4f} ± %{error_y.array:.4f}<extra></extra>",
     ))
-    lows = [stats["mean"].min() - 2 * stats["std"].max()] + list((references or {}).values())
-    highs = [stats["mean"].max() + 2 * stats["std"].max()] + list((references or {}).values())
-    for name, value in (references or {}).items():
+    lows = [stats["mean"].min() - 2 * stats["std"].max()] + list(references.values())
+    highs = [stats["mean"].max() + 2 * stats["std"].max()] + list(references.values())
+    for name, value in references.items():
         fig.add_hline(y=value, line_dash="dash", annotation_text=f"{name} {value:.4f}", annotation_position="top left")
     pad = 0.15 * (max(highs) - min(lows) or 0.01)
     fig.update_yaxes(range=[min(lows) - pad, max(highs) + pad], title_text=f"test {metric}")
