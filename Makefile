@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Pins torch to the CPU wheel that CI machines carry; `make test CONSTRAINTS=` drops the pin.
 CONSTRAINTS ?= .ci/constraints.txt
 
-.PHONY: setup book test unit clean
+.PHONY: setup book test unit colab-check clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,9 @@ test: setup
 
 unit: setup  # the fast tests: no site build, no notebooks
 	$(BIN)/python -m pytest tests --ignore=tests/test_site.py
+
+colab-check:  # every chapter as a script, from a wheel in a clean virtualenv, outside the repository (not in CI)
+	CONSTRAINTS=$(CONSTRAINTS) .ci/colab-check
 
 clean:
 	rm -rf book/_build
