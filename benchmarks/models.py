@@ -155,10 +155,9 @@ def run_peers(rows: int, batch_size: int = 4096) -> dict:
             config = TrainConfig(epochs=1, batch_size=batch_size, progress=False, device="cpu", amp=amp)
             mine_train = float(fit(mine, train, val, config)["samples_per_s"].iloc[0])
             mine_infer = _samples_per_s(lambda: predict_logits(mine, test, 4096, "cpu", amp), len(test))
-            key = "ctrkit" if amp == "off" else "ctrkit_bf16"
-            out[name] |= {f"{key}_train_sps": mine_train, f"{key}_infer_sps": mine_infer,
-                          f"{key.replace('ctrkit', 'train')}_ratio": mine_train / peer_train,
-                          f"{key.replace('ctrkit', 'infer')}_ratio": mine_infer / peer_infer}
+            sfx = "" if amp == "off" else "_bf16"  # the keys main() prints and ctrkit.results.peers() reads
+            out[name] |= {f"ctrkit{sfx}_train_sps": mine_train, f"ctrkit{sfx}_infer_sps": mine_infer,
+                          f"train{sfx}_ratio": mine_train / peer_train, f"infer{sfx}_ratio": mine_infer / peer_infer}
     return out
 
 

@@ -133,7 +133,7 @@ class Block(nn.Module):
         """(B, T, D) → (B, T, D), or only the first ``n_queries`` tokens' outputs (B, n_queries, D)."""
         y, weights = self.attn(self.norm1(x), return_attn, n_queries)
         x = (x if n_queries is None else x[:, :n_queries]) + self.drop(y)
-        return (x if self.ffn is None else x + self.drop(self.ffn(self.norm2(x)))), weights  # (B, T, D)
+        return (x if self.ffn is None else x + self.drop(self.ffn(self.norm2(x)))), weights  # (B, T or n_queries, D)
 
 
 class CTRTransformer(CTRModel):

@@ -1,4 +1,4 @@
-"""The benchmark figures the book quotes (chapters 04-05), as committed by ``benchmarks/models.py --json``.
+"""The benchmark figures the book quotes (chapters 03-05), as committed by ``benchmarks/models.py --json``.
 
 ``models.json`` is the model table on both twin worlds, ``ablation.json``
 chapter 04's Transformer ablation, ``precision.json`` the Transformer in fp32
