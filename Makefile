@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # Pins torch to the CPU wheel that CI machines carry; `make test CONSTRAINTS=` drops the pin.
 CONSTRAINTS ?= .ci/constraints.txt
 
-.PHONY: setup book test unit colab-check clean
+.PHONY: setup book test test-slow unit colab-check clean
 
 setup: $(VENV)/.installed
 
@@ -33,6 +33,9 @@ test: setup
 
 unit: setup  # the fast tests: no site build, no notebooks
 	$(BIN)/python -m pytest tests --ignore=tests/test_site.py
+
+test-slow: setup  # every chapter at its GPU size on this machine (about an hour on two cores; not in CI)
+	$(BIN)/python -m pytest -m slow tests/test_gpu_sizes.py
 
 colab-check:  # every chapter as a script, from a wheel in a clean virtualenv, outside the repository (not in CI)
 	CONSTRAINTS=$(CONSTRAINTS) .ci/colab-check
