@@ -9,6 +9,7 @@ Needs Debian's `chromium` and `chromium-driver` (.ci/run installs them).
 
 import functools
 import http.server
+import json
 import re
 import shutil
 import tempfile
@@ -164,6 +165,49 @@ def test_colab_buttons_open_the_repository_notebooks():
         paths = re.findall(r'href="https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/[^/]+/([^"]+)"', html)
         assert paths == [Path(page).with_suffix(".ipynb").as_posix()], f"{page}: Colab opens {paths}"
         assert (REPO / paths[0]).is_file()
+
+
+HANGUL = re.compile("[\uac00-\ud7a3]")
+ENGLISH_WORDS = re.compile(r"\b[A-Za-z]*[a-z]{2,}\b")  # a word with lower-case letters: not an acronym such as AUC
+FORMULAS = {"sign(x)·log(1+|x|)"}  # axis titles that are mathematics, the same in both languages
+
+
+def figure_layouts(html: str):
+    """The layout of every plotly figure in a built page (the JSON arguments of its Plotly.newPlot calls)."""
+    decoder = json.JSONDecoder()
+    for call in re.finditer(r'Plotly\.newPlot\(\s*"[^"]+",\s*', html):
+        _, end = decoder.raw_decode(html, call.end())  # the traces
+        layout, _ = decoder.raw_decode(html, html.index("{", end))  # the next argument
+        yield layout
+
+
+def figure_labels(layout: dict):
+    """The title, axis titles, legend title and annotations (subplot titles among them) of a figure."""
+    title = layout.get("title", {}).get("text")
+    axes = [v.get("title", {}).get("text") for k, v in layout.items() if re.fullmatch(r"[xy]axis\d*", k)]
+    legend = layout.get("legend", {}).get("title", {}).get("text")
+    return [t for t in (title, *axes, legend, *(a.get("text") for a in layout.get("annotations", []))) if t]
+
+
+def english_only(label: str) -> bool:
+    """A label of two or more English words without its Korean; names (`pwl`, `C1`, `ECE`, `UMAP 1`) and
+    formulas are the same in both languages."""
+    return label not in FORMULAS and len(ENGLISH_WORDS.findall(label)) >= 2 and not HANGUL.search(label)
+
+
+def test_english_only_can_fail():
+    assert english_only("test auc") and english_only("block 1 (the last), mean over rows")
+    assert not english_only("테스트 · test auc") and not english_only("ECE") and not english_only("UMAP 1")
+
+
+def test_figure_labels_are_in_both_languages():
+    """Figure titles, axis titles, legend titles and annotations carry Korean and English, as the prose does."""
+    require_site()
+    labels = [(page, label) for page in chapter_pages()
+              for layout in figure_layouts((SITE / page).read_text(encoding="utf-8")) for label in figure_labels(layout)]
+    assert len(labels) > 50, f"found only {len(labels)} figure labels: has the page layout changed?"
+    untranslated = [(page, label) for page, label in labels if english_only(label)]
+    assert not untranslated, f"figure labels in English only: {untranslated}"
 
 
 def test_plotly_figures_are_drawn(site_url, browser):

@@ -122,7 +122,7 @@ def count_distributions(df: pd.DataFrame, fields: Sequence[str], bins: int = 40,
     n_rows = -(-len(fields) // cols)
     x_max = {f: df[f].max() for f in fields}
     fig = make_subplots(rows=n_rows, cols=cols, horizontal_spacing=0.05, vertical_spacing=0.18,
-                        subplot_titles=[f"{f} (max {x_max[f]:,.0f})" for f in fields])
+                        subplot_titles=[f"{f} (최댓값 · max {x_max[f]:,.0f})" for f in fields])
     for i, f in enumerate(fields):
         x = df[f].dropna().to_numpy(dtype=np.float64)
         s = np.sign(x) * np.log1p(np.abs(x))

@@ -34,7 +34,7 @@ def model_comparison(results: pd.DataFrame, metric: str = "auc", references: Map
     for name, value in references.items():
         fig.add_hline(y=value, line_dash="dash", annotation_text=f"{name} {value:.4f}", annotation_position="top left")
     pad = 0.15 * (max(highs) - min(lows) or 0.01)
-    fig.update_yaxes(range=[min(lows) - pad, max(highs) + pad], title_text=f"test {metric}")
+    fig.update_yaxes(range=[min(lows) - pad, max(highs) + pad], title_text=f"테스트 · test {metric}")
     fig.update_xaxes(title_text="모델 · model")
     return fig.update_layout(template=_TEMPLATE, title=title, height=420, margin=dict(t=60 if title else 30))
 
