@@ -104,11 +104,12 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--method", choices=list(CALIBRATORS), default="isotonic")
     c.add_argument("--data", type=Path, help="prepared data (default: the directory the run was trained on)")
 
-    r = commands.add_parser("predict", help="batch prediction: raw rows in, one probability column per label out")
+    r = commands.add_parser("predict", help="batch prediction: raw rows in, one probability column per output out "
+                              "(per label; click, conversion and ctcvr for a multi-task run)")
     r.add_argument("--run", type=Path, required=True, help="a run directory written by `ctrkit train`")
     r.add_argument("--input", type=Path, required=True, help="a Criteo file (plain or .gz, with or without labels) "
                    "or a parquet file of raw columns")
-    r.add_argument("--output", type=Path, required=True, help="the parquet file to write (row, p_<label>…)")
+    r.add_argument("--output", type=Path, required=True, help="the parquet file to write (row, p_<output>…)")
     r.add_argument("--chunk-rows", type=_positive, default=100_000, help="rows per streamed chunk (bounds memory)")
     r.add_argument("--raw", action="store_true", help="uncalibrated probabilities even when the run has calibrators")
     r.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -196,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _calibration_summary(scores: dict) -> dict:
-    """Before and after calibration, per label when there are several."""
+    """Before and after calibration, per output when there are several."""
     if "calibrated" not in scores:
         return {label: _calibration_summary(s) for label, s in scores.items()}
     return {"before": {k: scores[k] for k in _CALIBRATION_SUMMARY},

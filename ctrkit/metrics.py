@@ -11,8 +11,10 @@ undefined rather than returning ``nan``.
   :func:`brier`, :func:`ece` / :func:`mce` with equal-width or equal-mass bins
   (Naeini et al. 2015), :func:`calibration_ratio` (predicted / observed CTR),
   :func:`calibration_slope_intercept` (Cox 1958), :func:`calibration_by_segment`, and on synthetic data
-  :func:`true_calibration_error` against the true click probability.
+  :func:`true_calibration_error` and :func:`true_logloss` against the true probability.
 - Money: :func:`ecpm`, :func:`expected_revenue`, :func:`roas`, :func:`top_k_ctr`.
+- The funnel (chapter 08): :func:`funnel_report`, click, post-click conversion and
+  click-and-conversion scored each on its own rows.
 - Comparing two models on the same rows: :func:`paired_bootstrap` (a confidence
   interval and a p-value for the difference of any metric).
 
@@ -258,6 +260,14 @@ def true_calibration_error(p_true, p, n_bins: int = 100, scheme: str = "mass") -
     return ece(p_true, p, n_bins, scheme)
 
 
+def true_logloss(p_true, p, eps: float = 1e-7) -> float:
+    """The logloss ``p`` would score in expectation over the labels the truth draws: ``-E[q log p + (1-q) log(1-p)]``
+    for true probabilities ``q`` (synthetic data only). Label noise averages out; the truth itself scores lowest."""
+    q, p = _arrays(p_true, p)
+    p = np.clip(p, eps, 1 - eps)
+    return float(-np.mean(q * np.log(p) + (1 - q) * np.log1p(-p)))
+
+
 def calibration_ratio(y_true, p) -> float:
     """Predicted CTR / observed CTR (Σp / Σy): 1.0 is calibrated on average, 1.5 overpredicts by half."""
     y, p = _arrays(y_true, p)
@@ -284,6 +294,11 @@ def calibration_by_segment(y_true, p, segments, p_true=None) -> pd.DataFrame:
         table["true_ctr"] = np.bincount(ids, weights=np.asarray(p_true, dtype=np.float64).ravel(), minlength=n) / rows
         table["true_ratio"] = table["predicted_ctr"] / table["true_ctr"]
     return table.sort_values("rows", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def sigmoid(z) -> np.ndarray:
+    """Probabilities from logits, the inverse of :func:`logit` (float32 logits give float32 probabilities)."""
+    return expit(np.asarray(z))
 
 
 def logit(p, eps: float = 1e-7) -> np.ndarray:
@@ -412,3 +427,33 @@ def report(y_true, p, n_bins: int = 15) -> dict[str, float]:
         "calibration_ratio": calibration_ratio(y, p), "calibration_slope": slope, "calibration_intercept": intercept,
         "mean_p": float(p.mean()), "ctr": float(y.mean()), "rows": int(y.size),
     }
+
+
+def funnel_report(click, conversion, p_click=None, p_cvr=None, p_ctcvr=None, p_cvr_true=None) -> dict[str, float]:
+    """Per-task metrics of a click → conversion model on impressions (chapter 08); leave out what a model lacks.
+
+    ``click`` and ``conversion`` are the impression's labels (a conversion only
+    follows a click). ``ctr_*``: pCTR on every impression; ``cvr_*``: the
+    post-click pCVR on the clicked impressions (where its label exists), and its
+    AUC over every impression (``cvr_auc_all``); ``ctcvr_*``: pCTR·pCVR on every
+    impression. With the truth (``p_cvr_true``, synthetic data) ``cvr_true_*`` score
+    pCVR against it on every impression, where it is served: the selection bias
+    of a model that only saw clicks shows there.
+    """
+    click, conversion = np.asarray(click).ravel(), np.asarray(conversion).ravel()
+    clicked, out = click == 1, {}
+    if p_click is not None:
+        out |= {"ctr_auc": auc(click, p_click), "ctr_logloss": logloss(click, p_click), "ctr_ece": ece(click, p_click)}
+    if p_cvr is not None:
+        p_cvr = np.asarray(p_cvr).ravel()
+        out |= {"cvr_auc": auc(conversion[clicked], p_cvr[clicked]), "cvr_auc_all": auc(conversion, p_cvr),
+                "cvr_logloss": logloss(conversion[clicked], p_cvr[clicked]),
+                "cvr_ece": ece(conversion[clicked], p_cvr[clicked])}
+        if p_cvr_true is not None:
+            out |= {"cvr_true_logloss": true_logloss(p_cvr_true, p_cvr),
+                    "cvr_true_ce": true_calibration_error(p_cvr_true, p_cvr),
+                    "cvr_mean_ratio": float(p_cvr.mean() / np.mean(p_cvr_true))}
+    if p_ctcvr is not None:
+        out |= {"ctcvr_auc": auc(conversion, p_ctcvr), "ctcvr_logloss": logloss(conversion, p_ctcvr),
+                "ctcvr_ece": ece(conversion, p_ctcvr)}
+    return out

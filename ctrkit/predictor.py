@@ -5,8 +5,9 @@
     predictor.predict_file("test.txt", "preds.parquet")   # what `ctrkit predict` does
 
 A run's preprocessor turns raw rows into model inputs, its model gives one logit
-per label, and its calibrators (``ctrkit calibrate``) turn each label's logits
-into probabilities; without a calibrator, or with ``calibrated=False``, a
+per output (one per label; a multi-task model's three: ``click``, the post-click
+``conversion`` and ``ctcvr``, chapter 08), and its calibrators (``ctrkit
+calibrate``) turn each output's logits into probabilities; without a calibrator, or with ``calibrated=False``, a
 probability is the sigmoid of the logit. ``evaluate``, ``calibrate`` and
 ``predict`` all score through here, and so will the server.
 
@@ -35,15 +36,21 @@ from tqdm import tqdm
 
 from ctrkit.calibration import Calibrator, load_calibrators
 from ctrkit.datasets import DataError, iter_criteo_tables
+from ctrkit.metrics import sigmoid
 from ctrkit.models import build
+from ctrkit.models.multitask import OUTPUTS
 from ctrkit.preprocessing import CTRPreprocessor, CTRTensors
 
 MODEL_FILE, CALIBRATOR_FILE, PREPROCESSOR_FILE = "model.safetensors", "calibrator.json", "preprocessor.json"
 
 
 class Predictor:
-    """A trained model with its preprocessor and calibrators: raw rows in, ``p_<label>`` columns out.
+    """A trained model with its preprocessor and calibrators: raw rows in, ``p_<output>`` columns out.
 
+    ``labels`` are the label columns the model was trained on; ``outputs`` what
+    it predicts: the labels, or for a multi-task model (one with
+    ``task_logits``) ``click``, ``conversion`` (post-click) and ``ctcvr``.
+    :meth:`targets` says which label column and rows each output is scored on.
     ``batch_size`` rows go through the model at once (4096 keeps a CPU's caches
     warm; on a GPU, larger is faster).
     """
@@ -51,16 +58,22 @@ class Predictor:
     def __init__(self, model: nn.Module, preprocessor: CTRPreprocessor, labels: tuple[str, ...],
                  calibrators: dict[str, Calibrator] | None = None, batch_size: int = 4096,
                  device: str | torch.device = "cpu"):
-        unknown = set(calibrators or {}) - set(labels)
+        self.labels = tuple(labels)
+        self.outputs = tuple(OUTPUTS) if hasattr(model, "task_logits") else self.labels
+        unknown = set(calibrators or {}) - set(self.outputs)
         if unknown:
-            raise ValueError(f"calibrators for labels the model does not predict: {', '.join(sorted(unknown))}")
+            raise ValueError(f"calibrators for outputs the model does not predict: {', '.join(sorted(unknown))}")
         self.device = torch.device(device)
         self.model = model.to(self.device).eval()
         self.preprocessor = preprocessor
-        self.labels = tuple(labels)
         self.calibrators = dict(calibrators or {})
         self.batch_size = batch_size
-        self.columns = pd.Index([f"p_{label}" for label in self.labels], dtype=object)  # built once: one row is fast
+        self.columns = pd.Index([f"p_{name}" for name in self.outputs], dtype=object)  # built once: one row is fast
+
+    def targets(self) -> dict[str, tuple[str, str | None]]:
+        """Each output's label column, and the label whose positive rows it is defined on (None: every row)."""
+        multitask = hasattr(self.model, "task_logits")
+        return {name: OUTPUTS[name] if multitask else (name, None) for name in self.outputs}
 
     @classmethod
     def from_run(cls, path: str | Path, device: str | torch.device = "cpu", batch_size: int = 4096) -> Predictor:
@@ -84,25 +97,25 @@ class Predictor:
 
     @torch.inference_mode()
     def logits(self, data: CTRTensors) -> np.ndarray:
-        """The model's logits for encoded rows, (N, L): one column per label."""
-        out = []
+        """The model's logits for encoded rows, (N, outputs): one column per output."""
+        forward, out = getattr(self.model, "task_logits", self.model), []
         for start in range(0, len(data), self.batch_size):
             x_dense = data.x_dense[start:start + self.batch_size].to(self.device)
             x_sparse = data.x_sparse[start:start + self.batch_size].to(self.device)
-            out.append(self.model(x_dense, x_sparse).float().cpu().numpy().reshape(len(x_dense), -1))
-        return np.concatenate(out) if out else np.zeros((0, len(self.labels)), dtype=np.float32)
+            out.append(forward(x_dense, x_sparse).float().cpu().numpy().reshape(len(x_dense), -1))
+        return np.concatenate(out) if out else np.zeros((0, len(self.outputs)), dtype=np.float32)
 
     def probabilities(self, logits: np.ndarray, calibrated: bool = True) -> np.ndarray:
-        """Logits (N, L) → probabilities (N, L), each label through its calibrator when there is one."""
+        """Logits (N, outputs) → probabilities, each output through its calibrator when there is one."""
         p = np.empty(logits.shape, dtype=np.float64)
-        for j, label in enumerate(self.labels):
+        for j, label in enumerate(self.outputs):
             calibrator = self.calibrators.get(label) if calibrated else None
             z = logits[:, j].astype(np.float64)
-            p[:, j] = calibrator.predict_proba(z) if calibrator is not None else 1.0 / (1.0 + np.exp(-z))
+            p[:, j] = calibrator.predict_proba(z) if calibrator is not None else sigmoid(z)
         return p
 
     def predict(self, rows, calibrated: bool = True, row0: int = 0) -> pd.DataFrame:
-        """Probabilities of raw rows: a DataFrame with one ``p_<label>`` column per label (``p_click``…)."""
+        """Probabilities of raw rows: a DataFrame with one ``p_<output>`` column per output (``p_click``…)."""
         if isinstance(rows, (str, Path)):
             return pd.concat([self.predict(table, calibrated, start) for start, table in self.iter_file(rows)],
                              ignore_index=True)
@@ -129,7 +142,7 @@ class Predictor:
     def predict_file(self, path: str | Path, output: str | Path, chunk_rows: int = 100_000, calibrated: bool = True,
                      progress: bool = True) -> int:
         """Stream ``path`` through :meth:`predict` into a parquet file: ``row`` (the input's row number) and
-        one ``p_<label>`` column per label. Memory is bounded by ``chunk_rows``; returns the rows written."""
+        one ``p_<output>`` column per output. Memory is bounded by ``chunk_rows``; returns the rows written."""
         output = Path(output)
         output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(output.name + ".tmp")

@@ -7,7 +7,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 # "Vaswani et al. 2017", "Lundberg & Lee 2017", "Rendle 2010", "Van Calster et al. 2016" in the prose
-CITATION = re.compile(r"\b([A-Z][a-z]*(?:[A-Z][a-z]+)?)(?: et al\.| & [A-Z][a-z]+)?,? ((?:19|20)\d\d)\b")
+# (surnames may carry accents: "Mächler 2012")
+CITATION = re.compile(r"\b([A-Z][a-zà-öø-ÿ]*(?:[A-Z][a-zà-öø-ÿ]+)?)(?: et al\.| & [A-Z][a-zà-öø-ÿ]+)?,? ((?:19|20)\d\d)\b")
 ENTRY = re.compile(r"^- (?P<authors>[^(]+?) \((?P<year>\d{4})\)\. (?P<title>.+?) — (?P<chapters>\d\d(?:, \d\d)*)$")
 LINK = re.compile(r"\]\((https?://[^)]+)\)")
 HEADING = "## 참고 문헌 · References"

@@ -36,8 +36,8 @@ NOT_TERMS_LATIN = {
     "SipHash-2-4",
     # hardware
     "CPU", "GPU", "AMX", "AVX-512", "BF16",
-    # cited models and papers
-    "BERT", "FT-Transformer", "DCNv3", "DIN", "SGDR",
+    # cited models, papers and datasets
+    "BERT", "FT-Transformer", "DCNv3", "DIN", "SGDR", "Ali-CCP",
     # units and values
     "GB", "NaN",
 }

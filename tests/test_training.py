@@ -66,26 +66,15 @@ def test_early_stopping(tensors):
 
 
 @pytest.mark.parametrize("swa", [False, True])
-def test_resume_after_interruption_is_exact(tensors, tmp_path, monkeypatch, swa):
+def test_resume_after_interruption_is_exact(tensors, tmp_path, cut_training, swa):
     spec, train, val = tensors
     config = replace(FAST, epochs=3, swa=swa, swa_epochs=2, patience=5)
     whole = _model(spec, embed_dropout=0.1)
     full = fit(whole, train, val, config, out=tmp_path / "a")
 
-    calls = {"n": 0}
-    real_validate = trainer_module.Trainer.validate
-
-    def interrupted(self, model):
-        calls["n"] += 1
-        if calls["n"] == 3:  # the third validation pass: two epochs are checkpointed
-            raise KeyboardInterrupt
-        return real_validate(self, model)
-
-    monkeypatch.setattr(trainer_module.Trainer, "validate", interrupted)
     first = _model(spec, embed_dropout=0.1)
-    with pytest.raises(KeyboardInterrupt):
+    with cut_training(at=3):  # the third validation pass: two epochs are checkpointed
         fit(first, train, val, config, out=tmp_path / "b")
-    monkeypatch.setattr(trainer_module.Trainer, "validate", real_validate)
     torch.manual_seed(999)  # whatever the caller's RNG state, resuming restores the run's own
     resumed = _model(spec, embed_dropout=0.1)
     history = fit(resumed, train, val, config, out=tmp_path / "b", resume=True)
@@ -225,7 +214,7 @@ def _two_label_config(**train):
                      labels=("click", "conversion"))
 
 
-def test_two_labels_train_name_their_metrics_and_resume_exactly(two_labels, tmp_path, monkeypatch):
+def test_two_labels_train_name_their_metrics_and_resume_exactly(two_labels, tmp_path, cut_training):
     from ctrkit import Predictor
     from ctrkit.preprocessing import load_tensors
 
@@ -247,19 +236,8 @@ def test_two_labels_train_name_their_metrics_and_resume_exactly(two_labels, tmp_
     p = predictor.probabilities(predictor.logits(val), calibrated=False)
     assert metrics.auc(val.y[:, 1].numpy(), p[:, 1]) == pytest.approx(result["best_val_conversion_auc"], abs=1e-12)
 
-    calls = {"n": 0}
-    real_validate = trainer_module.Trainer.validate
-
-    def interrupted(self, model):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real_validate(self, model)
-
-    monkeypatch.setattr(trainer_module.Trainer, "validate", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with cut_training():
         train_run(config, two_labels, tmp_path / "cut")
-    monkeypatch.setattr(trainer_module.Trainer, "validate", real_validate)
     train_run(config, two_labels, tmp_path / "cut", resume=True)
     assert (tmp_path / "cut" / "model.safetensors").read_bytes() == (tmp_path / "whole" / "model.safetensors").read_bytes()
     assert (tmp_path / "cut" / "history.csv").read_text().count("\n") == (tmp_path / "whole" / "history.csv").read_text().count("\n")

@@ -17,6 +17,7 @@ from torch import nn
 from ctrkit._config import ConfigError, fill
 from ctrkit.models.attention import AutoInt, CTRTransformer, attention
 from ctrkit.models.classic import FM, DCNv2, DeepFM, LogisticRegression, fm_interaction
+from ctrkit.models.multitask import ESMM, MMoE, PLE, ExtractionLayer, MultiTaskModel
 from ctrkit.models.layers import (MLP, CTRModel, FeatureEmbedding, NumericEmbedding, SparseEmbedding,
                                   embedding_penalty, set_frequencies)
 from ctrkit.preprocessing.spec import FeatureSpec
@@ -28,7 +29,11 @@ MODELS: dict[str, type[CTRModel]] = {
     "dcnv2": DCNv2,
     "autoint": AutoInt,
     "transformer": CTRTransformer,
+    "esmm": ESMM,  # multi-task (chapter 08): labels [click, conversion]
+    "mmoe": MMoE,
+    "ple": PLE,
 }
+MULTITASK = ("esmm", "mmoe", "ple")  # the models that learn labels [click, conversion] (chapter 08)
 
 
 def hparams_of(name: str) -> dict:
@@ -46,7 +51,8 @@ def build(name: str, spec: FeatureSpec, **hparams) -> nn.Module:
 
 
 __all__ = [
-    "MODELS", "build", "hparams_of", "CTRModel", "LogisticRegression", "FM", "DeepFM", "DCNv2", "AutoInt", "CTRTransformer",
+    "MODELS", "MULTITASK", "build", "hparams_of", "CTRModel", "LogisticRegression", "FM", "DeepFM", "DCNv2", "AutoInt", "CTRTransformer",
+    "ESMM", "MMoE", "PLE", "MultiTaskModel", "ExtractionLayer",
     "FeatureEmbedding", "SparseEmbedding", "NumericEmbedding", "MLP", "attention", "fm_interaction",
     "embedding_penalty", "set_frequencies",
 ]

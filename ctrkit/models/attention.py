@@ -142,7 +142,9 @@ class CTRTransformer(CTRModel):
     ``pooling`` picks what the head reads of the tokens: "cls" (default), "mean"
     over field tokens, or "concat" of all field tokens. ``numeric`` is the
     numeric embedding ("linear", "periodic" or "pwl"). ``n_outputs`` > 1 gives
-    one logit per label (multi-task). ``forward(..., return_attn=True)`` returns
+    one logit per label; ``n_outputs=0`` leaves the head's MLP and output layer
+    out, and the model is an encoder: :meth:`represent` gives the
+    ``out_features`` numbers a multi-task head reads (chapter 08). ``forward(..., return_attn=True)`` returns
     ``(logits, maps)`` with one (B, H, T, T) map per block; token 0 is [CLS],
     then the fields in spec order (numeric first).
 
@@ -181,13 +183,23 @@ class CTRTransformer(CTRModel):
         self.deep = MLP(d_flat, tuple(deep), dropout) if deep else None
         d_pool = width * (n_fields if pooling == "concat" else 1)
         d_pool += (d_flat if cross else 0) + (self.deep.out_features if self.deep else 0)
-        self.mlp = MLP(d_pool, tuple(hidden), dropout)
-        self.out = nn.Linear(self.mlp.out_features, n_outputs)
+        self.out_features = d_pool  # what represent() returns per row
+        self.mlp = MLP(d_pool, tuple(hidden), dropout) if n_outputs else None
+        self.out = nn.Linear(self.mlp.out_features, n_outputs) if n_outputs else None
 
     def embed(self, x_dense, x_sparse):
         return (self.embedding(x_dense, x_sparse),)  # (B, F, D)
 
     def head(self, tokens, return_attn: bool = False):
+        if self.out is None:
+            raise RuntimeError("a CTRTransformer built with n_outputs=0 is an encoder: call represent(tokens)")
+        h, maps = self.represent(tokens, return_attn)
+        logits = self.out(self.mlp(h))  # (B, n_outputs)
+        logits = logits.squeeze(-1) if self.n_outputs == 1 else logits
+        return (logits, maps) if return_attn else logits
+
+    def represent(self, tokens, return_attn: bool = False) -> tuple[torch.Tensor, list]:
+        """What the head reads, (B, out_features): the pooled tokens beside the cross network's output; and the maps."""
         e = tokens[0]  # (B, F, D)
         x = e + self.field  # each token learns which field it came from
         x = torch.cat([self.cls.expand(x.shape[0], -1, -1), x], dim=1)  # (B, T=F+1, D)
@@ -210,7 +222,4 @@ class CTRTransformer(CTRModel):
             parts.append(c)
         if self.deep is not None:
             parts.append(self.deep(e.flatten(1)))
-        h = torch.cat(parts, dim=1) if len(parts) > 1 else h
-        logits = self.out(self.mlp(h))  # (B, n_outputs)
-        logits = logits.squeeze(-1) if self.n_outputs == 1 else logits
-        return (logits, maps) if return_attn else logits
+        return (torch.cat(parts, dim=1) if len(parts) > 1 else h), maps

@@ -38,3 +38,4 @@ from ctrkit.plots.models import *  # noqa: E402,F401,F403  chapters 03-04
 from ctrkit.plots.training import *  # noqa: E402,F401,F403  chapter 05
 from ctrkit.plots.evaluation import *  # noqa: E402,F401,F403  chapter 06
 from ctrkit.plots.interpret import *  # noqa: E402,F401,F403  chapter 07
+from ctrkit.plots.multitask import *  # noqa: E402,F401,F403  chapter 08

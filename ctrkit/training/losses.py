@@ -3,7 +3,10 @@
 - focal loss (Lin et al. 2017): ``(1 - p_t)^γ · BCE`` down-weights the easy
   examples, which at a low CTR are most of the non-clicks;
 - class-balanced weighting (Cui et al. 2019): each class weighted by the inverse
-  of its "effective number" ``(1 - β^n) / (1 - β)``, normalised to mean 1 per row.
+  of its "effective number" ``(1 - β^n) / (1 - β)``, normalised to mean 1 per row;
+- with several labels, fixed weights per label, or uncertainty weighting (Kendall
+  et al. 2018): ``Σ_l exp(-s_l) · loss_l + s_l`` with one learned log-variance
+  ``s_l`` per label, so a noisier task weighs less (chapter 08).
 
 Both reshape the loss, not just the optimum: a model trained with them is no
 longer calibrated, which chapter 06 measures and repairs.
@@ -17,11 +20,12 @@ import torch.nn.functional as F
 
 def ctr_loss(logits: torch.Tensor, y: torch.Tensor, kind: str = "bce", label_smoothing: float = 0.0,
              gamma: float = 2.0, pos_weight: float = 1.0, neg_weight: float = 1.0,
-             label_weights: torch.Tensor | None = None) -> torch.Tensor:
+             label_weights: torch.Tensor | None = None, log_vars: torch.Tensor | None = None) -> torch.Tensor:
     """Mean loss of ``logits`` for labels ``y`` (same shape).
 
     Several labels, (B, L): the sum over labels of each label's mean loss,
-    weighted by ``label_weights`` (L,) when given.
+    weighted by ``label_weights`` (L,) when given, or by the learned
+    log-variances ``log_vars`` (L,) of uncertainty weighting.
     """
     logits, y = logits.float(), y.float()
     target = y * (1 - label_smoothing) + 0.5 * label_smoothing if label_smoothing else y
@@ -37,6 +41,8 @@ def ctr_loss(logits: torch.Tensor, y: torch.Tensor, kind: str = "bce", label_smo
     if bce.ndim == 1:
         return bce.mean()
     per_label = bce.mean(dim=0)  # (L,)
+    if log_vars is not None:
+        return (torch.exp(-log_vars) * per_label + log_vars).sum()
     return (per_label if label_weights is None else per_label * label_weights).sum()
 
 

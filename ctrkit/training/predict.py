@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ctrkit import metrics
+from ctrkit.metrics import sigmoid
 from ctrkit.preprocessing.loader import BatchLoader, CTRTensors
 from ctrkit.training.device import amp_dtype, autocast, resolve_device
 
@@ -40,8 +41,7 @@ def predict_logits(model: nn.Module, data: CTRTensors, batch_size: int = 16384, 
 def predict_proba(model: nn.Module, data: CTRTensors, batch_size: int = 16384, device="auto",
                   amp: str = "off") -> np.ndarray:
     """Click probabilities: the sigmoid of :func:`predict_logits` (models return logits)."""
-    z = predict_logits(model, data, batch_size, device, amp)
-    return 1.0 / (1.0 + np.exp(-z))
+    return sigmoid(predict_logits(model, data, batch_size, device, amp))
 
 
 def evaluate(model: nn.Module, data: CTRTensors, batch_size: int = 16384, device="auto", amp: str = "off",

@@ -12,7 +12,7 @@ A config names a model and fills two small dataclasses::
 A run directory holds ``config.yaml`` (resolved, with the data directory),
 ``preprocessor.json``, ``model.safetensors``, ``history.csv``, ``metrics.json``,
 ``checkpoints/`` and, after ``ctrkit calibrate``, ``calibrator.json`` (one
-calibrator per label). Nothing in it is a pickle. Scoring a run goes through
+calibrator per output: per label, or a multi-task model's three). Nothing in it is a pickle. Scoring a run goes through
 :class:`ctrkit.Predictor`.
 """
 
@@ -138,20 +138,34 @@ def _run_data(config: RunConfig, data_dir: str | Path | None) -> Path:
     return data_dir
 
 
+def _targets(predictor: Predictor, data: CTRTensors) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each output's labels and the rows it is scored on (a post-click output: the clicked rows only)."""
+    y = data.y.numpy().reshape(len(data), -1)
+    column = {label: y[:, j] for j, label in enumerate(predictor.labels)}
+    return {name: (column[label], column[given] == 1 if given else np.ones(len(y), dtype=bool))
+            for name, (label, given) in predictor.targets().items()}
+
+
 def _split_scores(predictor: Predictor, data: CTRTensors, split: str, logits: np.ndarray | None = None) -> dict:
-    """The metrics of one labelled split, and of its calibrated probabilities when the run has calibrators."""
+    """The metrics of one labelled split, and of its calibrated probabilities when the run has calibrators.
+
+    A post-click output (a multi-task model's ``conversion``) is scored on the
+    clicked rows, and its AUC over every impression is added as ``auc_all_rows``.
+    """
     if data.y is None:
         raise ConfigError(f"the {split} split has no labels to evaluate against")
     logits = predictor.logits(data) if logits is None else logits
-    y = data.y.numpy().reshape(len(data), -1)
     raw, calibrated = predictor.probabilities(logits, calibrated=False), predictor.probabilities(logits)
     scores = {}
-    for j, label in enumerate(predictor.labels):
-        s = metrics.report(y[:, j], raw[:, j])
-        if label in predictor.calibrators:
-            s["calibrated"] = {"method": predictor.calibrators[label].method, **metrics.report(y[:, j], calibrated[:, j])}
-        scores[label] = s
-    return scores[predictor.labels[0]] if len(predictor.labels) == 1 else scores
+    for j, (name, (y, rows)) in enumerate(_targets(predictor, data).items()):
+        s = metrics.report(y[rows], raw[rows, j])
+        if not rows.all():
+            s["auc_all_rows"] = metrics.auc(y, raw[:, j])
+        if name in predictor.calibrators:
+            s["calibrated"] = {"method": predictor.calibrators[name].method,
+                               **metrics.report(y[rows], calibrated[rows, j])}
+        scores[name] = s
+    return scores[predictor.outputs[0]] if len(predictor.outputs) == 1 else scores
 
 
 def _merge_metrics(path: Path, scores: dict[str, dict]) -> None:
@@ -177,7 +191,8 @@ def evaluate_run(path: str | Path, split: str = "test", data_dir: str | Path | N
 
 
 def calibrate_run(path: str | Path, method: str = "isotonic", data_dir: str | Path | None = None) -> dict:
-    """Fit one calibrator per label on the run's validation logits, save them as calibrator.json, re-evaluate.
+    """Fit one calibrator per output on the run's validation logits (a post-click output on the clicked rows),
+    save them as calibrator.json, re-evaluate.
 
     Returns the metrics of each labelled split the data has (validation, and
     test when present), each with its ``"calibrated"`` counterpart. Chapter 06.
@@ -189,9 +204,8 @@ def calibrate_run(path: str | Path, method: str = "isotonic", data_dir: str | Pa
     if val.y is None:
         raise ConfigError("the val split has no labels to fit a calibrator on")
     logits = predictor.logits(val)
-    y = val.y.numpy().reshape(len(val), -1)
-    predictor.calibrators = {label: make_calibrator(method).fit(logits[:, j], y[:, j])
-                             for j, label in enumerate(predictor.labels)}
+    predictor.calibrators = {name: make_calibrator(method).fit(logits[rows, j], y[rows])
+                             for j, (name, (y, rows)) in enumerate(_targets(predictor, val).items())}
     save_calibrators(path / CALIBRATOR_FILE, predictor.calibrators)
     result = {"val": _split_scores(predictor, val, "val", logits)}
     if (data_dir / "test_data.parquet").exists():

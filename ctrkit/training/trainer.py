@@ -53,6 +53,7 @@ from ctrkit.preprocessing.loader import BatchLoader, CTRTensors
 from ctrkit.training.checkpoint import int_keys, load_checkpoint, save_checkpoint
 from ctrkit.training.device import Ranks, amp_dtype, autocast, resolve_device
 from ctrkit.training.losses import class_balanced_weights, ctr_loss
+from ctrkit.metrics import sigmoid
 from ctrkit.training.predict import label_names, loader_logits, quick_metrics
 
 SCHEDULES = ("cosine_restarts", "cosine_warmup", "constant")
@@ -209,6 +210,9 @@ class Trainer:
     def _check_loss_weights(self, weights: tuple[float, ...]) -> torch.Tensor | None:
         if not weights:
             return None
+        if getattr(self.model, "log_vars", None) is not None:
+            raise ConfigError("train: 'loss_weights' and the model's uncertainty weighting both weigh the labels; "
+                              "use one of them")
         if len(weights) != len(self.labels):
             raise ConfigError(f"train: 'loss_weights' has {len(weights)} value(s) for {len(self.labels)} label(s) "
                               f"({', '.join(self.labels)})")
@@ -226,7 +230,7 @@ class Trainer:
             with autocast(self.device, self.dtype):
                 logits = step_model(x_dense, x_sparse)
             loss = ctr_loss(logits, y, config.loss, config.label_smoothing, config.focal_gamma, *self.weights,
-                            label_weights=self.loss_weights)
+                            label_weights=self.loss_weights, log_vars=getattr(model, "log_vars", None))
             loss = loss + embedding_penalty(model, x_sparse)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
@@ -246,7 +250,7 @@ class Trainer:
 
     def validate(self, model: nn.Module) -> dict[str, float]:
         """The cheap validation of every epoch: AUC and logloss (per label, and averaged)."""
-        p = 1.0 / (1.0 + np.exp(-loader_logits(model, self.val_loader, self.dtype)))
+        p = sigmoid(loader_logits(model, self.val_loader, self.dtype))
         return quick_metrics(self.val.y.numpy(), p, self.labels)
 
     def better(self, value: float) -> bool:
