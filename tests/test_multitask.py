@@ -157,7 +157,7 @@ def test_the_predictor_serves_three_outputs_and_calibrates_each_on_its_rows(prep
     from ctrkit.training import calibrate_run, evaluate_run
 
     result = train_run(_config(), prepared, tmp_path / "run")
-    assert set(result["test"]) == {"click", "conversion"}  # the labels it trains on: click and ctcvr
+    assert set(result["test"]) == {"click", "conversion", "ctcvr"}  # scored per output, as evaluate scores them
     predictor = Predictor.from_run(tmp_path / "run")
     assert predictor.outputs == ("click", "conversion", "ctcvr")
     raw = predictor.predict([{"I1": 2, "C1": "x"}, {}], calibrated=False)
@@ -165,7 +165,8 @@ def test_the_predictor_serves_three_outputs_and_calibrates_each_on_its_rows(prep
     np.testing.assert_allclose(raw["p_ctcvr"], raw["p_click"] * raw["p_conversion"], rtol=1e-5)
 
     scores = evaluate_run(tmp_path / "run", "test")
-    assert set(scores) == {"click", "conversion", "ctcvr"}
+    for name in ("click", "conversion", "ctcvr"):  # the same scores at the end of training as from `evaluate`
+        assert scores[name] == pytest.approx(result["test"][name], abs=1e-12)
     test = load_tensors(prepared, "test", ("click", "conversion"))
     y, p = test.y.numpy(), predictor.probabilities(predictor.logits(test), calibrated=False)
     clicked = y[:, 0] == 1
@@ -178,3 +179,13 @@ def test_the_predictor_serves_three_outputs_and_calibrates_each_on_its_rows(prep
         val = calibrated["val"][name]
         assert val["calibrated"]["logloss"] <= val["logloss"] + 1e-9
     assert set(Predictor.from_run(tmp_path / "run").calibrators) == {"click", "conversion", "ctcvr"}
+
+    # `ctrkit predict` streams a file into the three columns, calibrated
+    from ctrkit.cli import main
+    from ctrkit.datasets import synthetic_criteo, write_criteo
+
+    raw_file = write_criteo(synthetic_criteo(300, seed=5), tmp_path / "raw.txt")
+    assert main(["predict", "--run", str(tmp_path / "run"), "--input", str(raw_file), "--output",
+                 str(tmp_path / "p.parquet"), "--quiet"]) == 0
+    written = __import__("pandas").read_parquet(tmp_path / "p.parquet")
+    assert list(written.columns) == ["row", "p_click", "p_conversion", "p_ctcvr"] and len(written) == 300

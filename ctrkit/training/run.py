@@ -37,7 +37,7 @@ from ctrkit.models import build, hparams_of
 from ctrkit.predictor import CALIBRATOR_FILE, MODEL_FILE, Predictor
 from ctrkit.preprocessing import CTRPreprocessor, CTRTensors
 from ctrkit.preprocessing.prepare import PREPROCESSOR_FILE, load_preprocessor, load_tensors
-from ctrkit.training.predict import evaluate
+from ctrkit.training.device import resolve_device
 from ctrkit.training.trainer import TrainConfig, config_fields, fit
 
 CONFIG_FILE, METRICS_FILE = "config.yaml", "metrics.json"
@@ -109,11 +109,13 @@ def train_run(config: RunConfig, data_dir: str | Path, out: str | Path, resume: 
     (out / CALIBRATOR_FILE).unlink(missing_ok=True)  # fit on other weights: `ctrkit calibrate` again
     save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, str(out / MODEL_FILE))
     result = {"model": config.model, "parameters": sum(p.numel() for p in model.parameters()), **history.attrs}
-    # the full report, once, at the end (the epochs validate on AUC and logloss only)
+    # the full report, once, at the end (the epochs validate on AUC and logloss only), per output as `evaluate` scores it
+    predictor = Predictor(model, pre, config.labels, batch_size=config.train.eval_batch_size,
+                          device=resolve_device(config.train.device))
     splits = {"val": val, **({"test": load_tensors(data_dir, "test", config.labels)}
                              if (data_dir / "test_data.parquet").exists() else {})}
     for name, data in splits.items():
-        result[name] = evaluate(model, data, config.train.eval_batch_size, config.train.device, labels=config.labels)
+        result[name] = _split_scores(predictor, data, name)
     return _write_metrics(out, result)
 
 
