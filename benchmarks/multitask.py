@@ -45,23 +45,16 @@ def load_data(rows: int):
     frames = split(synthetic_criteo(rows, seed=0), seed=0)
     pre = CTRPreprocessor(labels=("click", "conversion")).fit(frames[0])
     tensors = [CTRTensors.from_frame(pre.transform(f), pre.spec) for f in frames]
-    return pre.spec, frames[2], tensors
+    return pre, frames[2], tensors
 
 
-def clicked_only(t):
-    """The clicked rows of two-label tensors, with the conversion label alone: what a plain CVR model trains on."""
-    from ctrkit.preprocessing import CTRTensors
-
-    rows = t.y[:, 0] == 1
-    return CTRTensors(t.x_dense[rows], t.x_sparse[rows], t.y[rows, 1])
-
-
-def run(variant: str, seed: int, spec, test_frame, tensors) -> dict:
+def run(variant: str, seed: int, pre, test_frame, tensors) -> dict:
     import torch
 
-    from ctrkit import metrics
+    from ctrkit import Predictor, metrics
     from ctrkit.models import build
-    from ctrkit.training import fit, load_config, predict_logits
+    from ctrkit.models.multitask import clicked_only
+    from ctrkit.training import fit, load_config
 
     name, changes = VARIANTS[variant]
     config = load_config(ROOT / "configs" / f"{name}.yaml")
@@ -69,20 +62,17 @@ def run(variant: str, seed: int, spec, test_frame, tensors) -> dict:
     if variant == "click-only":
         train, val = clicked_only(train), clicked_only(val)
     torch.manual_seed(seed)
-    model = build(name, spec, **(config.hparams | changes))
+    model = build(name, pre.spec, **(config.hparams | changes))
+    labels = config.labels if variant != "click-only" else ("conversion",)
     started = time.perf_counter()
-    history = fit(model, train, val, replace(config.train, seed=seed, progress=False, device="cpu"),
-                  labels=config.labels if variant != "click-only" else None)
+    history = fit(model, train, val, replace(config.train, seed=seed, progress=False, device="cpu"), labels=labels)
     seconds = time.perf_counter() - started
-    model.eval()
+    predictor = Predictor(model, pre, labels, batch_size=16384)  # a multi-task model's outputs: click, conversion, ctcvr
+    p = predictor.probabilities(predictor.logits(test), calibrated=False)
     truth = dict(click=test_frame["click"], conversion=test_frame["conversion"], p_cvr_true=test_frame["p_conversion"])
     if variant == "click-only":
-        scores = metrics.funnel_report(**truth, p_cvr=metrics.sigmoid(predict_logits(model, test, device="cpu")))
+        scores = metrics.funnel_report(**truth, p_cvr=p[:, 0])
     else:
-        with torch.no_grad():
-            z = torch.cat([model.task_logits(test.x_dense[i:i + 16384], test.x_sparse[i:i + 16384])
-                           for i in range(0, len(test), 16384)]).numpy()
-        p = metrics.sigmoid(z.astype("float64"))
         scores = metrics.funnel_report(**truth, p_click=p[:, 0], p_cvr=p[:, 1], p_ctcvr=p[:, 2])
     return {"seed": seed, **scores, "epochs": len(history), "seconds": seconds,
             "train_sps": len(train) * len(history) / seconds, "parameters": sum(p.numel() for p in model.parameters())}
@@ -100,13 +90,13 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(torch.get_num_threads())
-    spec, test_frame, tensors = load_data(args.rows)
+    pre, test_frame, tensors = load_data(args.rows)
     clicks, conversions = int(test_frame["click"].sum()), int(test_frame["conversion"].sum())
     print(f"{args.rows:,} rows; test: {len(test_frame):,} impressions, {clicks:,} clicks, {conversions:,} conversions")
     results = {}
     print(f"{'variant':<22}" + "".join(f"{k:>22}" for k in SHOWN) + f"{'parameters':>12}")
     for variant in args.variants:
-        runs = [run(variant, seed, spec, test_frame, tensors) for seed in args.seeds]
+        runs = [run(variant, seed, pre, test_frame, tensors) for seed in args.seeds]
         results[variant] = runs
         cells = []
         for key in SHOWN:

@@ -42,6 +42,7 @@ from torch import nn
 from ctrkit._config import ConfigError
 from ctrkit.models.attention import CTRTransformer
 from ctrkit.models.layers import MLP, CTRModel, FeatureEmbedding
+from ctrkit.preprocessing.loader import CTRTensors
 from ctrkit.preprocessing.spec import FeatureSpec
 
 CLICK, CONVERSION = "click", "conversion"
@@ -51,6 +52,13 @@ LABELS = (CLICK, CONVERSION)  # the label columns a multi-task model trains on, 
 OUTPUTS = {CLICK: (CLICK, None), CONVERSION: (CONVERSION, CLICK), "ctcvr": (CONVERSION, None)}
 ENCODERS = ("transformer", "embedding")
 _LN2 = math.log(2.0)
+
+
+def clicked_only(t: CTRTensors) -> CTRTensors:
+    """The clicked rows of [click, conversion] tensors with the conversion label alone: what a plain CVR model
+    trains on (chapter 08's click-only baseline, biased where it is served: on every impression)."""
+    rows = t.y[:, LABELS.index(CLICK)] == 1
+    return CTRTensors(t.x_dense[rows], t.x_sparse[rows], t.y[rows, LABELS.index(CONVERSION)])
 
 
 def log1mexp(a: torch.Tensor) -> torch.Tensor:
@@ -119,7 +127,6 @@ class MultiTaskModel(CTRModel):
             raise ConfigError(f"encoder must be one of {', '.join(ENCODERS)}, got {encoder!r}")
         if task_weighting not in ("fixed", "uncertainty"):
             raise ConfigError(f"task_weighting must be 'fixed' or 'uncertainty', got {task_weighting!r}")
-        self.encoder_name = encoder
         if encoder == "transformer":  # chapter 04's default Transformer without its head (it holds the embeddings)
             self.encoder = CTRTransformer(spec, embed_dim, l2=l2, n_outputs=0)
             d = self.encoder.out_features
