@@ -53,12 +53,12 @@ ABLATION = {
 }
 
 
-def load_data(rows: int, world: int = 0):
+def load_data(rows: int, world: int = 0, **preprocessing):
     from ctrkit.datasets import bayes_optimal_metrics, split, synthetic_criteo
     from ctrkit.preprocessing import CTRPreprocessor, CTRTensors
 
     train, val, test = split(synthetic_criteo(rows, **WORLDS[world]), seed=0)
-    pre = CTRPreprocessor().fit(train)
+    pre = CTRPreprocessor(**preprocessing).fit(train)
     frames = [pre.transform(p) for p in (train, val, test)]
     tensors = [CTRTensors.from_frame(f, pre.spec) for f in frames]
     return pre.spec, frames, tensors, bayes_optimal_metrics(test)
@@ -121,7 +121,14 @@ def run_lightgbm(rows: int, seeds: list[int], world: int = 0) -> dict:
 
 
 def run_peers(rows: int, batch_size: int = 4096) -> dict:
-    """deepctr-torch's DeepFM and AutoInt against ctrkit's on the same tensors: samples/s only."""
+    """deepctr-torch's DeepFM and AutoInt against ctrkit's on the same tensors: samples/s only.
+
+    Equal sizes means the same fields too. deepctr-torch feeds numeric columns to its DNN and linear part only,
+    so on raw numbers its AutoInt attends over the 26 categorical tokens while ctrkit's attends over all 39
+    (numeric fields are tokens in ctrkit, as in the AutoInt paper), and its FM pairs 26 fields to ctrkit's 39.
+    The rows named after the model bin the numeric fields into categorical ones (``dense_transform="bins"``),
+    so both libraries see the same 39 categorical fields; the ", raw numerics" rows keep the default inputs.
+    """
     import torch
     from deepctr_torch.inputs import DenseFeat, SparseFeat
     from deepctr_torch.models import AutoInt as PeerAutoInt
@@ -130,9 +137,12 @@ def run_peers(rows: int, batch_size: int = 4096) -> dict:
     from ctrkit.models import build
     from ctrkit.training import TrainConfig, fit, load_config, predict_logits
 
-    spec, (train_df, _, test_df), (train, val, test), _ = load_data(rows)
     out = {}
-    for name, Peer in (("deepfm", PeerDeepFM), ("autoint", PeerAutoInt)):
+    for key, name, Peer, preprocessing in (("deepfm", "deepfm", PeerDeepFM, {"dense_transform": "bins"}),
+                                           ("autoint", "autoint", PeerAutoInt, {"dense_transform": "bins"}),
+                                           ("deepfm, raw numerics", "deepfm", PeerDeepFM, {}),
+                                           ("autoint, raw numerics", "autoint", PeerAutoInt, {})):
+        spec, (train_df, _, test_df), (train, val, test), _ = load_data(rows, **preprocessing)
         hp = load_config(ROOT / "configs" / f"{name}.yaml").hparams
         dim = hp.get("embed_dim", 16)
         columns = [DenseFeat(d, 1) for d in spec.dense_names] + [SparseFeat(s.name, s.vocab_size, dim) for s in spec.sparse]
@@ -148,7 +158,7 @@ def run_peers(rows: int, batch_size: int = 4096) -> dict:
         peer_train = len(train_df) / _timed(lambda: peer.fit(x_train, train_df["click"].to_numpy(), batch_size=batch_size,
                                                              epochs=1, verbose=0))
         peer_infer = _samples_per_s(lambda: peer.predict(x_test, batch_size=4096), len(test_df))
-        out[name] = {"peer_train_sps": peer_train, "peer_infer_sps": peer_infer}
+        out[key] = {"peer_train_sps": peer_train, "peer_infer_sps": peer_infer}
         for amp in ("off", "bf16"):  # deepctr-torch has no mixed precision; ctrkit's CPU bf16 is reported beside fp32
             torch.manual_seed(0)
             mine = build(name, spec, **(hp | ({"hidden": kwargs["dnn_hidden_units"]} if name == "autoint" else {})))
@@ -156,7 +166,7 @@ def run_peers(rows: int, batch_size: int = 4096) -> dict:
             mine_train = float(fit(mine, train, val, config)["samples_per_s"].iloc[0])
             mine_infer = _samples_per_s(lambda: predict_logits(mine, test, 4096, "cpu", amp), len(test))
             sfx = "" if amp == "off" else "_bf16"  # the keys main() prints and ctrkit.results.peers() reads
-            out[name] |= {f"ctrkit{sfx}_train_sps": mine_train, f"ctrkit{sfx}_infer_sps": mine_infer,
+            out[key] |= {f"ctrkit{sfx}_train_sps": mine_train, f"ctrkit{sfx}_infer_sps": mine_infer,
                           f"train{sfx}_ratio": mine_train / peer_train, f"infer{sfx}_ratio": mine_infer / peer_infer}
     return out
 
@@ -250,7 +260,7 @@ def main() -> None:
             results.append({"peers": peers})
             for name, r in peers.items():
                 for key, label in (("", "fp32"), ("_bf16", "bf16")):
-                    print(f"vs deepctr-torch {name:<8} ctrkit {label}: train {r[f'ctrkit{key}_train_sps']:,.0f} vs "
+                    print(f"vs deepctr-torch {name:<22} ctrkit {label}: train {r[f'ctrkit{key}_train_sps']:,.0f} vs "
                           f"{r['peer_train_sps']:,.0f} samples/s = {r[f'train{key}_ratio']:.2f}x; inference "
                           f"{r[f'ctrkit{key}_infer_sps']:,.0f} vs {r['peer_infer_sps']:,.0f} = {r[f'infer{key}_ratio']:.2f}x")
     if args.json:

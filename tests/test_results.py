@@ -39,7 +39,7 @@ def test_the_table_is_complete():
     assert (table["seeds"] == 3).all() and (table["auc"] < table["bayes_auc"]).all()
     assert set(results.summary("ablation").loc[0].index) >= {OLD, "+ parallel cross (2 layers)"}
     assert set(results.summary("precision").loc[0].index) == {"transformer", "transformer (bf16)"}
-    assert {"deepfm", "autoint"} <= set(results.peers().index)
+    assert {"deepfm", "autoint", "deepfm, raw numerics", "autoint, raw numerics"} <= set(results.peers().index)
 
 
 def test_unknown_results_are_an_error():

@@ -43,6 +43,10 @@ def summary(name: str) -> pd.DataFrame:
 
 
 def peers() -> pd.DataFrame:
-    """ctrkit against deepctr-torch at equal sizes: samples/s of both and their ratios, one row per model."""
+    """ctrkit against deepctr-torch at equal sizes: samples/s of both and their ratios, one row per model.
+
+    Rows "deepfm" and "autoint" give both libraries the same 39 categorical fields (numeric fields binned);
+    the ", raw numerics" rows keep the numbers, which deepctr-torch leaves out of its FM and attention.
+    """
     found = [r["peers"] for r in load("peers") if "peers" in r]
     return pd.DataFrame(found[-1]).T.astype(np.float64)
