@@ -37,7 +37,7 @@ NOT_TERMS_LATIN = {
     # hardware
     "CPU", "GPU", "AMX", "AVX-512", "BF16",
     # cited models, papers and datasets
-    "BERT", "FT-Transformer", "DCNv3", "DIN", "SGDR", "Ali-CCP",
+    "BERT", "FT-Transformer", "DCNv3", "DIN", "SGDR", "Ali-CCP", "ZOZOTOWN",
     # units and values
     "GB", "NaN",
 }

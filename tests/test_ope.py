@@ -44,6 +44,11 @@ def test_estimator_limits_and_identities():
     exact[np.arange(4), ACTION, 0] = REWARD
     assert ope.dr(**TINY | {"estimated_rewards_by_reg_model": exact}) == pytest.approx(
         ope.dm(**TINY | {"estimated_rewards_by_reg_model": exact}))
+    # a target policy that never takes a logged action gives every round weight 0: DR is DM, IPS is 0
+    elsewhere = np.zeros_like(PI)
+    elsewhere[np.arange(4), 1 - ACTION, 0] = 1.0
+    assert ope.dr(**TINY | {"action_dist": elsewhere}) == pytest.approx(ope.dm(**TINY | {"action_dist": elsewhere}))
+    assert ope.ips(**TINY | {"action_dist": elsewhere}) == 0.0
     # evaluating the logging policy itself: every weight is 1 and IPS, SNIPS are the logged mean reward
     logging = np.zeros_like(PI)
     logging[np.arange(4), ACTION, 0] = PSCORE
