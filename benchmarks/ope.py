@@ -6,7 +6,7 @@ and the time per estimate at n = 1,000,000 rounds.
 
 The setting is chapter 09's: :func:`ctrkit.ope.twin_bandit` (a logistic regression "old" and a DeepFM "new" model
 trained on 100,000 rows of history), a logging policy softmax(old logits / 0.25), a target policy
-softmax(new logits / 0.5), and a logistic-regression reward model trained on the previous week's log. Every estimator
+softmax(new logits / 0.5), and a logistic-regression reward model trained on 20,000 rounds of the previous week's log. Every estimator
 runs on ``--repetitions`` fresh logs per size (requests redrawn too); the truth is the target policy's exact value.
 The timing part tiles this week's requests to ``--timing-rounds`` rounds and reports the best of 3 runs of each
 estimator (input checks included), and one bootstrap resample of DR.
@@ -23,7 +23,7 @@ import numpy as np
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=40_000, help="requests per week (two weeks are simulated)")
+    parser.add_argument("--requests", type=int, default=100_000, help="requests per week (two weeks are simulated)")
     parser.add_argument("--repetitions", type=int, default=100)
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 10_000], help="log sizes besides a full week")
     parser.add_argument("--timing-rounds", type=int, default=1_000_000)
@@ -40,8 +40,9 @@ def main() -> None:
     logging, target = ope.softmax_policy(bandit.logits["old"], 0.25), ope.softmax_policy(bandit.logits["new"], 0.5)
     last, this = slice(0, n), slice(n, 2 * n)
     P = bandit.expected_reward
-    last_log = ope.simulate_log(P[last], logging[last], random_state=seed + 1)
-    shown = bandit.candidates(np.arange(n), last_log.action).assign(click=last_log.reward.astype(int))
+    sample = np.sort(np.random.default_rng(seed).choice(n, min(n, 20_000), replace=False))  # spread over the week
+    last_log = ope.simulate_log(P[last][sample], logging[last][sample], random_state=seed + 1)
+    shown = bandit.candidates(sample, last_log.action).assign(click=last_log.reward.astype(int))
     reward_model = bandit.train("lr", shown, epochs=3)
     Q = bandit.predict(reward_model, bandit.candidates(np.arange(n, 2 * n))).reshape(n, -1, 1)
     print(f"twin bandit: {2 * n:,} requests x {bandit.n_candidates} candidates, models and reward model trained in "

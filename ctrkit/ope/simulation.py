@@ -174,6 +174,8 @@ def twin_bandit(n_requests: int, n_candidates: int = 4, history: int = 100_000, 
 
     The twin's rows in time order are ``history`` rows the models learn from,
     then ``n_requests × n_candidates`` rows of traffic grouped into requests.
+    The twin spans about one day per ``history`` rows (seven days at least), so
+    the history is a whole day with every hour in it, whatever the traffic's size.
     ``models`` maps a name to ``(ctrkit model name, hyperparameters)``; by
     default "old" is a logistic regression and "new" a DeepFM with the
     frequency-aware L2, both trained on the history. A policy is then, for
@@ -186,7 +188,8 @@ def twin_bandit(n_requests: int, n_candidates: int = 4, history: int = 100_000, 
     if n_requests < 1 or n_candidates < 2:
         raise DataError(f"need at least 1 request and 2 candidates, got {n_requests} and {n_candidates}")
     models = models or {"old": ("lr", {}), "new": ("deepfm", {"l2": 0.1})}
-    df = synthetic_criteo(history + n_requests * n_candidates, seed=seed, base_rate=base_rate)  # in time order
+    total = history + n_requests * n_candidates
+    df = synthetic_criteo(total, seed=seed, base_rate=base_rate, n_days=max(7, round(total / history)))  # time order
     past, traffic = df.iloc[:history], df.iloc[history:].reset_index(drop=True)
     pre = CTRPreprocessor().fit(split(past, how="time", fractions=(0.9, 0.1, 0.0))[0])
     bandit = TwinBandit(past, traffic, pre, {}, {}, traffic["p_click"].to_numpy().reshape(-1, n_candidates),
