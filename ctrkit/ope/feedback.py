@@ -12,7 +12,7 @@ names the array.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -25,9 +25,7 @@ class LoggedFeedback:
     """One log of a policy: per round, the action it took, its propensity and the reward (a click or not).
 
     ``context`` holds whatever described the round (a frame, or None);
-    ``position`` the slot the action was shown in (0 when there is one slot);
-    ``expected_reward`` (n_rounds, n_actions, n_positions), when known, is the
-    true mean reward of every action: a simulation has it, a real log does not.
+    ``position`` the slot the action was shown in (0 when there is one slot).
     """
 
     action: np.ndarray
@@ -37,7 +35,6 @@ class LoggedFeedback:
     position: np.ndarray | None = None
     n_positions: int = 1
     context: pd.DataFrame | None = None
-    expected_reward: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         self.action = np.asarray(self.action)
@@ -58,17 +55,7 @@ class LoggedFeedback:
         check_feedback(self.reward, self.action, self.pscore, self.position, self.n_actions, self.n_positions)
         if self.context is not None and len(self.context) != len(self):
             raise DataError(f"context has {len(self.context)} rows for {len(self)} rounds")
-        if self.expected_reward is not None:
-            check_action_array(self.expected_reward, "expected_reward", len(self), self.n_actions, self.n_positions)
         return self
-
-    def subset(self, rows) -> LoggedFeedback:
-        """The rounds ``rows`` (an index array or a boolean mask) as a log of their own."""
-        rows = np.arange(len(self))[rows]
-        return LoggedFeedback(self.action[rows], self.reward[rows], self.pscore[rows], self.n_actions,
-                              self.position[rows], self.n_positions,
-                              None if self.context is None else self.context.iloc[rows].reset_index(drop=True),
-                              None if self.expected_reward is None else self.expected_reward[rows])
 
 
 def check_feedback(reward, action, pscore=None, position=None, n_actions: int | None = None,

@@ -36,23 +36,27 @@ def softmax_policy(scores, temperature: float = 1.0) -> np.ndarray:
     return (p / p.sum(axis=1, keepdims=True))[:, :, None]
 
 
+def _per_slot(expected_reward) -> np.ndarray:
+    """(n_rounds, n_actions) for one slot, or already (n_rounds, n_actions, n_positions): the 3-d form, as floats."""
+    q = np.asarray(expected_reward, dtype=np.float64)
+    return q[:, :, None] if q.ndim == 2 else q
+
+
 def policy_value(action_dist, expected_reward, position=None) -> float:
     """The exact value of a policy on these rounds: mean over rounds of Σ_a π(a|x) q(x, a) (the DM formula, true q).
 
     ``expected_reward`` is (n_rounds, n_actions, n_positions), or (n_rounds, n_actions) for one slot.
     """
-    q = np.asarray(expected_reward, dtype=np.float64)
-    return dm(action_dist, q[:, :, None] if q.ndim == 2 else q, position)
+    return dm(action_dist, _per_slot(expected_reward), position)
 
 
 def simulate_log(expected_reward, logging_dist, random_state: int | None = None) -> LoggedFeedback:
     """The log of the logging policy: an action per round drawn from ``logging_dist``, a click drawn from its truth.
 
-    ``expected_reward`` is (n_rounds, n_actions) or (n_rounds, n_actions, 1); the log keeps it (``expected_reward``)
-    so that estimators can be scored against :func:`policy_value`.
+    ``expected_reward`` is (n_rounds, n_actions) or (n_rounds, n_actions, 1); score estimators against
+    :func:`policy_value` on it.
     """
-    q = np.asarray(expected_reward, dtype=np.float64)
-    q = q[:, :, None] if q.ndim == 2 else q
+    q = _per_slot(expected_reward)
     logging_dist = np.asarray(logging_dist, dtype=np.float64)
     check_action_dist(logging_dist, len(q))
     if logging_dist.shape != q.shape or q.shape[2] != 1:
@@ -64,7 +68,7 @@ def simulate_log(expected_reward, logging_dist, random_state: int | None = None)
     cdf = np.cumsum(logging_dist[:, :, 0], axis=1)
     action = np.minimum((rng.random((len(q), 1)) > cdf).sum(axis=1), q.shape[1] - 1)  # inverse-CDF draw per round
     reward = (rng.random(len(q)) < q[rows, action, 0]).astype(np.float64)
-    return LoggedFeedback(action, reward, logging_dist[rows, action, 0], q.shape[1], expected_reward=q).validate()
+    return LoggedFeedback(action, reward, logging_dist[rows, action, 0], q.shape[1]).validate()
 
 
 def repeat_estimates(expected_reward, logging_dist, action_dist, estimators: dict, n_rounds=(None,),
@@ -82,8 +86,7 @@ def repeat_estimates(expected_reward, logging_dist, action_dist, estimators: dic
     *recorded*, when they are wrong (the actions still follow ``logging_dist``).
     Columns: n_rounds, repetition, estimator, estimate, truth, error.
     """
-    q = np.asarray(expected_reward, dtype=np.float64)
-    q = q[:, :, None] if q.ndim == 2 else q
+    q = _per_slot(expected_reward)
     truth = policy_value(action_dist, q)
     rng = np.random.default_rng(random_state)
     rows_out = []
