@@ -3,7 +3,8 @@
 Modules, in the order the book teaches them: ``datasets`` (chapter 01),
 ``preprocessing`` (chapter 02), ``models`` (chapters 03-04), ``training``
 (chapter 05), ``metrics`` and ``calibration`` (chapter 06), ``interpret``
-(chapter 07); :class:`ctrkit.Predictor` takes raw rows to calibrated
+(chapter 07), ``ope`` (chapter 09), ``bandits`` and ``bidding`` (chapter 10);
+:class:`ctrkit.Predictor` takes raw rows to calibrated
 probabilities for ``evaluate``, ``predict`` and serving; ``plots`` holds every
 chapter's figures and ``cli`` the command line.
 """

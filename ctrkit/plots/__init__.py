@@ -40,3 +40,4 @@ from ctrkit.plots.evaluation import *  # noqa: E402,F401,F403  chapter 06
 from ctrkit.plots.interpret import *  # noqa: E402,F401,F403  chapter 07
 from ctrkit.plots.multitask import *  # noqa: E402,F401,F403  chapter 08
 from ctrkit.plots.ope import *  # noqa: E402,F401,F403  chapter 09
+from ctrkit.plots.decisions import *  # noqa: E402,F401,F403  chapter 10
