@@ -258,6 +258,7 @@ DISCOURAGED = [
      "참조한다", "attention 'reads' a token: calque", "필드를 골라 읽는"),
     (r"레버", "설계 선택", "calque of 'lever'", "도움이 된 레버"),
     (r"속도를 샀", "속도를 얻었", "calque of 'bought speed'", "속도를 샀습니다"),
+    (r"예산이 묶", "예산 제약이 걸린다", "calque of 'a binding budget' (묶인 예산 is money tied up)", "예산이 묶인 페이서"),
 ]
 
 
