@@ -19,7 +19,7 @@ true values; yesterday's log holds the true values. Bidders:
 - static λ*: bid value / λ* with λ* the hindsight optimum's threshold on yesterday at the same budget per
   auction (what would be optimal if today were yesterday), never adjusted;
 - pacer, cold start: :class:`ctrkit.bidding.DualPacingBidder` with its defaults and no history;
-- pacer (default): the same, starting from yesterday's λ* (``history=``): what chapter 10 recommends;
+- pacer, from yesterday's λ*: the default settings, starting from yesterday's λ* (``history=``): what chapter 10 recommends;
 - pacer, history plan: also following yesterday's optimal spend over the day (``plan="history"``);
 - pacer, step s: the default pacer with another step (``--steps``), to show why the default is 0.25.
 
@@ -101,7 +101,7 @@ def _bidders(budget: float, n: int, history: tuple, steps) -> dict:
         "no pacing (market average)": bidding.ConstantBidder(values.sum() / prices.sum()),
         "static λ* of yesterday": bidding.ConstantBidder(static),
         "pacer, cold start": bidding.DualPacingBidder(budget, n),
-        "pacer (default)": bidding.DualPacingBidder(budget, n, history=history),
+        "pacer, from yesterday's λ*": bidding.DualPacingBidder(budget, n, history=history),
         "pacer, history plan": bidding.DualPacingBidder(budget, n, history=history, plan="history"),
     }
     for step in steps:
