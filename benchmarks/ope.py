@@ -42,8 +42,7 @@ def main() -> None:
     P = bandit.expected_reward
     sample = np.sort(np.random.default_rng(seed).choice(n, min(n, 20_000), replace=False))  # spread over the week
     last_log = ope.simulate_log(P[last][sample], logging[last][sample], random_state=seed + 1)
-    shown = bandit.candidates(sample, last_log.action).assign(click=last_log.reward.astype(int))
-    reward_model = bandit.train("lr", shown, epochs=3)
+    reward_model = bandit.train("lr", bandit.logged(sample, last_log), epochs=3)
     Q = bandit.predict(reward_model, bandit.candidates(np.arange(n, 2 * n))).reshape(n, -1, 1)
     print(f"twin bandit: {2 * n:,} requests x {bandit.n_candidates} candidates, models and reward model trained in "
           f"{time.perf_counter() - started:.0f} s; target value {ope.policy_value(target[this], P[this]):.4f}, "

@@ -207,6 +207,10 @@ def test_twin_bandit_knows_the_truth_and_scores_candidates():
     chosen = bandit.candidates(np.array([0, 5]), np.array([2, 1]))
     assert chosen["p_click"].tolist() == [bandit.expected_reward[0, 2], bandit.expected_reward[5, 1]]
     assert len(bandit.candidates(np.arange(4))) == 12
+    log = ope.simulate_log(bandit.expected_reward[[0, 5]], np.full((2, 3, 1), 1 / 3), random_state=0)
+    shown = bandit.logged(np.array([0, 5]), log)  # the rows a reward model learns from: the shown ad, its click
+    assert shown["p_click"].tolist() == bandit.expected_reward[[0, 5], log.action].tolist()
+    assert shown["click"].tolist() == log.reward.astype(int).tolist()
     p = bandit.predict(bandit.models["old"], bandit.candidates(np.arange(60))).reshape(60, 3)
     assert np.allclose(np.log(p / (1 - p)), bandit.logits["old"], atol=1e-4)  # the logits are the model's
     again = ope.twin_bandit(60, n_candidates=3, history=3_000, seed=0)

@@ -145,6 +145,11 @@ class TwinBandit:
             rows = requests * self.n_candidates + np.asarray(actions)
         return self.traffic.iloc[rows].reset_index(drop=True)
 
+    def logged(self, requests, log: LoggedFeedback) -> pd.DataFrame:
+        """The candidates ``log`` showed on these requests (one per round), each with the click it got: the rows a
+        reward model learns from."""
+        return self.candidates(requests, log.action).assign(click=np.asarray(log.reward).astype(int))
+
     def tensors(self, frame: pd.DataFrame):
         from ctrkit.preprocessing import CTRTensors
 
