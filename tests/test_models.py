@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from ctrkit.models import MODELS, MULTITASK, FeatureEmbedding, SparseEmbedding, attention, build, embedding_penalty, set_frequencies
+from ctrkit.models.attention import CPU_ROWS
 from ctrkit.preprocessing import CTRPreprocessor, CTRTensors
 
 
@@ -68,13 +69,19 @@ def test_attention_maps(data, name):
         assert (w >= 0).all()
 
 
-def test_attention_paths_agree():
-    q, k, v = torch.randn(3, 4, 2, 7, 8).unbind(0)
-    fused, none = attention(q, k, v)
-    explicit, w = attention(q, k, v, return_attn=True)
+def test_cpu_attention_in_slices_matches_the_fused_kernel_and_the_whole_batch():
+    """The CPU's explicit path, CPU_ROWS rows at a time, gives the fused kernel's outputs and the unsliced gradients."""
+    q, k, v = (x.requires_grad_() for x in torch.randn(3, CPU_ROWS * 2 + 5, 2, 7, 8).unbind(0))
+    out, none = attention(q, k, v)
     assert none is None
-    torch.testing.assert_close(explicit, fused, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v), atol=1e-5, rtol=1e-5)
+    explicit, w = attention(q, k, v, return_attn=True)
+    assert w.shape == (CPU_ROWS * 2 + 5, 2, 7, 7)
     torch.testing.assert_close(explicit, w @ v)
+    whole = torch.softmax(q @ k.transpose(-2, -1) / 8**0.5, dim=-1) @ v  # one slice: the whole batch at once
+    for g, g_whole in zip(torch.autograd.grad(out.square().sum(), (q, k, v)),
+                          torch.autograd.grad(whole.square().sum(), (q, k, v))):
+        torch.testing.assert_close(g, g_whole, atol=1e-5, rtol=1e-5)
 
 
 def test_cpu_bf16_attention_matches_fp32_with_gradients():

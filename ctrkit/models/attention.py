@@ -7,11 +7,11 @@
   CTR fields: every field a token, a learned field embedding, a [CLS] token,
   pre-norm blocks (attention, then a feed-forward network), a head on [CLS].
 
-Both compute attention with :func:`attention`: the fused
-``scaled_dot_product_attention`` kernel by default, or the explicit softmax
-when the weights are wanted (``return_attn=True``, chapter 07) and under CPU
-bf16 autocast, where the fused kernel's backward is slower than in fp32 and
-the explicit path's bf16 matrix multiplies run as oneDNN batched kernels.
+Both compute attention with :func:`attention`: on a GPU the fused
+``scaled_dot_product_attention`` kernel, on the CPU the explicit softmax over
+a few hundred rows of the batch at a time, so that each slice's (rows, H, T, T)
+weights stay in the cache between the matrix multiplies and the softmax that
+read them (``benchmarks/attention.py`` measures both paths).
 """
 
 from __future__ import annotations
@@ -26,16 +26,34 @@ from ctrkit.models.layers import MLP, CTRModel, FeatureEmbedding
 from ctrkit.preprocessing.spec import FeatureSpec
 
 
-def attention(q, k, v, dropout: float = 0.0, return_attn: bool = False):
-    """softmax(q kᵀ / √d) v for (B, H, T, d) inputs; returns (out, weights (B, H, T, T) or None).
+CPU_ROWS = 256  # rows of a batch the CPU attends over at once: (256, H, T, T) weights fit in its cache
 
-    Under CPU bf16 autocast the explicit path runs even without ``return_attn``: ``benchmarks/attention.py`` at
-    AutoInt's shape (B=4096, H=2, T=39, d=8, 2 threads) measured forward + backward at 146 ms fused and 141 ms
-    explicit in fp32, but 360 ms fused and 62 ms explicit in bf16.
+
+def attention(q, k, v, dropout: float = 0.0, return_attn: bool = False):
+    """softmax(q kᵀ / √d) v for (B, H, Tq, d) queries and (B, H, T, d) keys and values; returns (out, weights or None).
+
+    The fused kernel on a GPU, and on the CPU for an fp32 [CLS] readout (one query a row, whose weights are small).
+    Otherwise, and whenever the weights are wanted (``return_attn``, chapter 07), the explicit softmax; on the CPU
+    over ``CPU_ROWS`` rows at a time, with the same numbers in any slicing. With every token querying, a batch's
+    weights are large (50 MB at AutoInt's 4096 rows x 2 heads x 39 x 39), read and written a dozen times in a
+    forward and backward pass; slices stay in the cache. ``benchmarks/attention.py`` on two threads (AVX2, fp32,
+    forward + backward): at AutoInt's shape 77 ms in slices, 123 ms explicit over the whole batch, 177 ms fused; for
+    one query a row (B=4096, T=40, d=16) 6.8 ms explicit and 7.6 ms fused, close enough to keep the fused kernel.
+    Under CPU bf16 the explicit path runs: on a CPU with AVX-512 BF16 the fused kernel's bf16 backward was slower
+    than its fp32 one (chapter 05).
     """
-    if not return_attn and not (q.device.type == "cpu" and q.dtype == torch.bfloat16):
+    cpu = q.device.type == "cpu"
+    if not return_attn and (not cpu or (q.shape[-2] == 1 and q.dtype == torch.float32)):
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout), None
-    weights = torch.softmax(q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5, dim=-1)  # (B, H, T, T)
+    parts = [_explicit(*part, dropout, return_attn) for part in zip(*(t.split(CPU_ROWS if cpu else len(q))
+                                                                      for t in (q, k, v)))]
+    if len(parts) == 1:
+        return parts[0]
+    return torch.cat([y for y, _ in parts]), (torch.cat([w for _, w in parts]) if return_attn else None)
+
+
+def _explicit(q, k, v, dropout: float, return_attn: bool):
+    weights = torch.softmax(q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5, dim=-1)  # (B, H, Tq, T)
     return F.dropout(weights, dropout, training=dropout > 0) @ v, (weights if return_attn else None)
 
 
