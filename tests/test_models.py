@@ -205,6 +205,33 @@ def test_one_fused_table_looks_up_every_field(data):
     assert emb.table.num_embeddings == sum(s.vocab_size for s in spec.sparse)
 
 
+def test_the_cpu_lookup_gives_nn_embeddings_gradient_bit_for_bit(data):
+    """SparseEmbedding's CPU backward (index_add_) equals nn.Embedding's, repeated ids included."""
+    spec, t = data
+    emb = SparseEmbedding(spec, dim=4)
+    plain = torch.nn.Embedding.from_pretrained(emb.table.weight.detach().clone(), freeze=False)
+    ids = t.x_sparse[:300]
+    grad = torch.randn(300, ids.shape[1], 4)
+    emb(ids).backward(grad)
+    plain(ids + emb.offsets).backward(grad)
+    assert torch.equal(emb.table.weight.grad, plain.weight.grad) and emb.table.weight.grad.abs().sum() > 0
+
+
+def test_autoint_layers_in_cpu_slices_equal_the_whole_batch(data):
+    """AutoInt runs its layers CPU_ROWS rows at a time on the CPU: the whole batch's outputs, maps and gradients."""
+    spec, t = data
+    torch.manual_seed(0)
+    model = build("autoint", spec, n_layers=2)
+    n = CPU_ROWS * 2 + 5
+    e = model.embed(t.x_dense[:n], t.x_sparse[:n])[0].detach().requires_grad_()
+    sliced, maps = model.interact(e, return_attn=True)
+    whole, whole_maps = model._interact(e, True)
+    assert len(maps) == 2 and all(torch.equal(w, w0) for w, w0 in zip(maps, whole_maps))
+    assert torch.equal(sliced, whole) and model.interact(e)[1] == [None, None]
+    g, g_whole = (torch.autograd.grad(x.square().sum(), e) for x in (sliced, whole))
+    assert torch.equal(g[0], g_whole[0])
+
+
 def test_lightgbm_reference_trains_on_the_preprocessed_frame(small_df):
     from ctrkit import metrics
     from ctrkit.datasets import split
