@@ -48,11 +48,9 @@ def attention(q, k, v, dropout: float = 0.0, return_attn: bool = False):
     cpu = q.device.type == "cpu"
     if not return_attn and (not cpu or (q.shape[-2] == 1 and q.dtype == torch.float32)):
         return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout), None
-    if not cpu:
+    if not cpu or len(q) <= CPU_ROWS:  # one slice: no split, whose backward would copy each gradient
         return _explicit(q, k, v, dropout, return_attn)
     parts = [_explicit(*part, dropout, return_attn) for part in zip(*(t.split(CPU_ROWS) for t in (q, k, v)))]
-    if len(parts) == 1:
-        return parts[0]
     return torch.cat([y for y, _ in parts]), (torch.cat([w for _, w in parts]) if return_attn else None)
 
 
@@ -137,11 +135,11 @@ class AutoInt(CTRModel):
 
         On the CPU all the layers run on ``CPU_ROWS`` rows before the next rows start, so that a slice's
         projections, weights and their gradients stay in the cache from one layer to the next: the same numbers
-        as the whole batch at once, forward + backward 1.16x as fast (``benchmarks/attention.py``, 2 threads).
+        as the whole batch at once, forward + backward 1.11-1.16x as fast (two runs of ``benchmarks/attention.py``).
         """
-        parts = [self._interact(p, return_attn) for p in (e.split(CPU_ROWS) if e.device.type == "cpu" else (e,))]
-        if len(parts) == 1:
-            return parts[0]
+        if e.device.type != "cpu" or len(e) <= CPU_ROWS:
+            return self._interact(e, return_attn)
+        parts = [self._interact(p, return_attn) for p in e.split(CPU_ROWS)]
         maps = [torch.cat(w) if return_attn else None for w in zip(*(m for _, m in parts))]
         return torch.cat([x for x, _ in parts]), maps
 
