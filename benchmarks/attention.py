@@ -13,8 +13,9 @@ CPU threads:
   slice's weights stay in the cache between the operations that read them (and
   the fused kernel for an fp32 readout of one query a row);
 - AutoInt's three interacting layers (``configs/autoint.yaml``'s sizes, 39
-  fields) over the whole batch at once against ctrkit's ``AutoInt.head``, which
-  on the CPU runs them on ``CPU_ROWS`` rows at a time; the same numbers, checked;
+  fields) one layer at a time over the whole batch (each attention still in
+  slices) against ctrkit's ``AutoInt.interact``, which on the CPU runs all of
+  them on ``CPU_ROWS`` rows before the next rows; the same numbers, checked;
 - the fused embedding table's lookup (39 fields into 122k rows of 16, the binned
   200k twin's size): ``nn.Embedding``'s backward against ctrkit's, which sums the
   rows' gradients with ``index_add_``; the same gradient, checked.
