@@ -22,7 +22,8 @@ ctrkit/results/ablation.json``).
 ``pip install --no-deps --target /tmp/peers deepctr-torch``), its DeepFM and
 AutoInt train on the same tensors with the same embedding size, MLP sizes and
 batch size, taking turns (three epochs and three test passes each, the best of each kept),
-and the samples/s ratios are printed. LightGBM (``pip install
+and the samples/s ratios are printed (``benchmarks/peers_floor.py`` adds a lean model of each, the most an
+eager implementation reaches). LightGBM (``pip install
 lightgbm``, in the book's extra) is the non-neural reference, on the same preprocessed columns with
 the categorical ids as categorical features (``ctrkit.models.gbdt``, as chapter 03 trains it).
 """
@@ -121,6 +122,44 @@ def run_lightgbm(rows: int, seeds: list[int], world: int = 0) -> dict:
     return {"model": "lightgbm", "world": world, "runs": runs, "bayes": bayes, "parameters": 0}
 
 
+PEER_ROWS = (("deepfm", "deepfm", {"dense_transform": "bins"}), ("autoint", "autoint", {"dense_transform": "bins"}),
+             ("deepfm, raw numerics", "deepfm", {}), ("autoint, raw numerics", "autoint", {}))
+
+
+def peer_pair(name: str, rows: int, **preprocessing):
+    """deepctr-torch's and ctrkit's ``name`` ("deepfm" or "autoint") at equal sizes, and the data both read.
+
+    Returns ``(peer, mine, hparams, spec, (train_df, test_df), (train, val, test), x_train, x_test)``: deepctr-torch
+    reads the preprocessed frames as dicts of columns ``x_train``/``x_test``, ctrkit the tensors of the same rows.
+    """
+    import torch
+    from deepctr_torch.inputs import DenseFeat, SparseFeat
+    from deepctr_torch.models import AutoInt as PeerAutoInt
+    from deepctr_torch.models import DeepFM as PeerDeepFM
+
+    from ctrkit.models import build
+    from ctrkit.training import load_config
+
+    spec, (train_df, _, test_df), tensors, _ = load_data(rows, **preprocessing)
+    hp = load_config(ROOT / "configs" / f"{name}.yaml").hparams
+    dim = hp.get("embed_dim", 16)
+    columns = [DenseFeat(d, 1) for d in spec.dense_names] + [SparseFeat(s.name, s.vocab_size, dim) for s in spec.sparse]
+    names = list(spec.dense_names) + [s.name for s in spec.sparse]
+    # the same MLP with the same dropout (deepctr-torch's default is none); each library its own embedding L2
+    kwargs = dict(dnn_hidden_units=tuple(hp.get("hidden", (256, 128))), dnn_dropout=hp.get("dropout", 0.0),
+                  device="cpu", seed=0)
+    if name == "autoint":
+        kwargs |= dict(att_layer_num=hp.get("n_layers", 3), att_head_num=hp.get("n_heads", 2))
+        kwargs["dnn_hidden_units"] = tuple(hp.get("hidden", ())) or (256, 128)
+        hp = hp | {"hidden": kwargs["dnn_hidden_units"]}
+    peer = (PeerAutoInt if name == "autoint" else PeerDeepFM)(columns, columns, **kwargs)
+    peer.compile("adam", "binary_crossentropy")
+    torch.manual_seed(0)
+    mine = build(name, spec, **hp)
+    frames = ({c: train_df[c].to_numpy() for c in names}, {c: test_df[c].to_numpy() for c in names})
+    return peer, mine, hp, spec, (train_df, test_df), tensors, *frames
+
+
 def run_peers(rows: int, batch_size: int = 4096, repeats: int = 3) -> dict:
     """deepctr-torch's DeepFM and AutoInt against ctrkit's on the same tensors: samples/s only.
 
@@ -134,36 +173,12 @@ def run_peers(rows: int, batch_size: int = 4096, repeats: int = 3) -> dict:
     """
     from collections import defaultdict
 
-    import torch
-    from deepctr_torch.inputs import DenseFeat, SparseFeat
-    from deepctr_torch.models import AutoInt as PeerAutoInt
-    from deepctr_torch.models import DeepFM as PeerDeepFM
-
-    from ctrkit.models import build
-    from ctrkit.training import TrainConfig, fit, load_config, predict_logits
+    from ctrkit.training import TrainConfig, fit, predict_logits
 
     out = {}
-    for key, name, Peer, preprocessing in (("deepfm", "deepfm", PeerDeepFM, {"dense_transform": "bins"}),
-                                           ("autoint", "autoint", PeerAutoInt, {"dense_transform": "bins"}),
-                                           ("deepfm, raw numerics", "deepfm", PeerDeepFM, {}),
-                                           ("autoint, raw numerics", "autoint", PeerAutoInt, {})):
-        spec, (train_df, _, test_df), (train, val, test), _ = load_data(rows, **preprocessing)
-        hp = load_config(ROOT / "configs" / f"{name}.yaml").hparams
-        dim = hp.get("embed_dim", 16)
-        columns = [DenseFeat(d, 1) for d in spec.dense_names] + [SparseFeat(s.name, s.vocab_size, dim) for s in spec.sparse]
-        names = list(spec.dense_names) + [s.name for s in spec.sparse]
-        # the same MLP with the same dropout (deepctr-torch's default is none); each library its own embedding L2
-        kwargs = dict(dnn_hidden_units=tuple(hp.get("hidden", (256, 128))), dnn_dropout=hp.get("dropout", 0.0),
-                      device="cpu", seed=0)
-        if name == "autoint":
-            kwargs |= dict(att_layer_num=hp.get("n_layers", 3), att_head_num=hp.get("n_heads", 2))
-            kwargs["dnn_hidden_units"] = tuple(hp.get("hidden", ())) or (256, 128)
-        peer = Peer(columns, columns, **kwargs)
-        peer.compile("adam", "binary_crossentropy")
-        x_train = {c: train_df[c].to_numpy() for c in names}
-        x_test = {c: test_df[c].to_numpy() for c in names}
-        torch.manual_seed(0)
-        mine = build(name, spec, **(hp | ({"hidden": kwargs["dnn_hidden_units"]} if name == "autoint" else {})))
+    for key, name, preprocessing in PEER_ROWS:
+        peer, mine, _, _, (train_df, test_df), (train, val, test), x_train, x_test = peer_pair(name, rows,
+                                                                                               **preprocessing)
         config = TrainConfig(epochs=1, batch_size=batch_size, progress=False, device="cpu", amp="off")
         sps = defaultdict(list)
         for _ in range(repeats):
