@@ -21,9 +21,10 @@ ctrkit/results/ablation.json``).
 ``--peers`` installs nothing: when ``deepctr_torch`` is importable (a throwaway
 ``pip install --no-deps --target /tmp/peers deepctr-torch``), its DeepFM and
 AutoInt train on the same tensors with the same embedding size, MLP sizes and
-batch size, taking turns (three epochs and three test passes each, the best of each kept),
-and the samples/s ratios are printed (``benchmarks/peers_floor.py`` adds a lean model of each, the most an
-eager implementation reaches). LightGBM (``pip install
+batch size, taking turns (five epochs and five test passes each, in a rotating
+order), and the best samples/s and the median of the rounds' ratios are printed
+(``benchmarks/peers_floor.py`` adds a lean model of each: how far an eager
+implementation can go). LightGBM (``pip install
 lightgbm``, in the book's extra) is the non-neural reference, on the same preprocessed columns with
 the categorical ids as categorical features (``ctrkit.models.gbdt``, as chapter 03 trains it).
 """
@@ -160,7 +161,34 @@ def peer_pair(name: str, rows: int, **preprocessing):
     return peer, mine, hp, spec, (train_df, test_df), tensors, *frames
 
 
-def run_peers(rows: int, batch_size: int = 4096, repeats: int = 3) -> dict:
+def take_turns(cases: dict, n_train: int, n_test: int, rounds: int) -> dict:
+    """Training and inference samples/s of several implementations of one model, taking turns.
+
+    ``cases`` maps a name to ``(train, infer)``: ``train()`` trains one epoch and returns its seconds,
+    ``infer()`` predicts the test split (timed here, best of three). In each of ``rounds`` rounds every case
+    trains once and predicts, in an order that rotates from round to round. Returns, for "train" and "infer",
+    each case's best samples/s and, against the first case, the median over the rounds of each round's ratio:
+    a slow minute of a shared machine slows one round's cases alike, so the ratio of adjacent runs steadies
+    what the best alone does not (two runs of the best-of ratios differed by a third on this machine).
+    """
+    import numpy as np
+
+    keys = list(cases)
+    seconds = {part: {key: [] for key in keys} for part in ("train", "infer")}
+    for round in range(rounds):
+        for key in keys[round % len(keys):] + keys[:round % len(keys)]:
+            train, infer = cases[key]
+            seconds["train"][key].append(train())
+            seconds["infer"][key].append(min(_timed(infer) for _ in range(3)))
+    out = {}
+    for part, n in (("train", n_train), ("infer", n_test)):
+        times = seconds[part]
+        out[part] = {key: {"sps": n / min(times[key]),
+                           "ratio": float(np.median(np.divide(times[keys[0]], times[key])))} for key in keys}
+    return out
+
+
+def run_peers(rows: int, batch_size: int = 4096, rounds: int = 5) -> dict:
     """deepctr-torch's DeepFM and AutoInt against ctrkit's on the same tensors: samples/s only.
 
     Equal sizes means the same fields too. deepctr-torch feeds numeric columns to its DNN and linear part only,
@@ -168,28 +196,24 @@ def run_peers(rows: int, batch_size: int = 4096, repeats: int = 3) -> dict:
     (numeric fields are tokens in ctrkit, as in the AutoInt paper), and its FM pairs 26 fields to ctrkit's 39.
     The rows named after the model bin the numeric fields into categorical ones (``dense_transform="bins"``),
     so both libraries see the same 39 categorical fields; the ", raw numerics" rows keep the default inputs.
-    Each library trains ``repeats`` epochs and predicts the test split ``repeats`` times, the two taking turns,
-    and each keeps its best: a slow stretch of a shared machine slows both, and the first epoch's warm-up neither.
+    The two take turns (:func:`take_turns`): ``rounds`` epochs and test passes each, the ratios the median
+    of the rounds' own.
     """
-    from collections import defaultdict
-
     from ctrkit.training import TrainConfig, fit, predict_logits
 
     out = {}
     for key, name, preprocessing in PEER_ROWS:
-        peer, mine, _, _, (train_df, test_df), (train, val, test), x_train, x_test = peer_pair(name, rows,
-                                                                                               **preprocessing)
+        peer, mine, _, _, (train_df, _), (train, val, test), x_train, x_test = peer_pair(name, rows, **preprocessing)
         config = TrainConfig(epochs=1, batch_size=batch_size, progress=False, device="cpu", amp="off")
-        sps = defaultdict(list)
-        for _ in range(repeats):
-            sps["peer_train_sps"].append(len(train_df) / _timed(lambda: peer.fit(
-                x_train, train_df["click"].to_numpy(), batch_size=batch_size, epochs=1, verbose=0)))
-            sps["ctrkit_train_sps"].append(float(fit(mine, train, val, config)["samples_per_s"].iloc[0]))
-            sps["peer_infer_sps"].append(len(test_df) / _timed(lambda: peer.predict(x_test, batch_size=4096)))
-            sps["ctrkit_infer_sps"].append(len(test) / _timed(lambda: predict_logits(mine, test, 4096, "cpu")))
-        best = {k: max(v) for k, v in sps.items()}  # the keys main() prints and ctrkit.results.peers() reads
-        out[key] = best | {"train_ratio": best["ctrkit_train_sps"] / best["peer_train_sps"],
-                           "infer_ratio": best["ctrkit_infer_sps"] / best["peer_infer_sps"], "repeats": repeats}
+        y = train_df["click"].to_numpy()
+        cases = {"peer": (lambda: _timed(lambda: peer.fit(x_train, y, batch_size=batch_size, epochs=1, verbose=0)),
+                          lambda: peer.predict(x_test, batch_size=4096)),
+                 "ctrkit": (lambda: float(fit(mine, train, val, config)["seconds"].iloc[0]),  # its training loop's
+                            lambda: predict_logits(mine, test, 4096, "cpu"))}
+        turns = take_turns(cases, len(train), len(test), rounds)
+        # the keys main() prints and ctrkit.results.peers() reads
+        out[key] = {f"{who}_{part}_sps": turns[part][who]["sps"] for who in ("peer", "ctrkit") for part in turns}
+        out[key] |= {f"{part}_ratio": turns[part]["ctrkit"]["ratio"] for part in turns} | {"rounds": rounds}
     return out
 
 
@@ -281,7 +305,8 @@ def main() -> None:
             peers = _spawn("peers", args)["peers"]
             results.append({"peers": peers})
             for name, r in peers.items():
-                print(f"vs deepctr-torch {name:<22} best of {r['repeats']:.0f}, taking turns: train "
+                print(f"vs deepctr-torch {name:<22} {r['rounds']:.0f} rounds taking turns, best samples/s, median "
+                      f"ratio: train "
                       f"{r['ctrkit_train_sps']:,.0f} vs {r['peer_train_sps']:,.0f} samples/s = {r['train_ratio']:.2f}x; "
                       f"inference {r['ctrkit_infer_sps']:,.0f} vs {r['peer_infer_sps']:,.0f} = {r['infer_ratio']:.2f}x")
     if args.json:

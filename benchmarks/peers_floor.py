@@ -17,8 +17,8 @@ numbers in any slicing).
 The three implementations of a model take turns on the binned 200k twin (39 categorical fields), as in
 ``--peers``: an epoch of training at batch 4096 (deepctr-torch's ``fit``, ctrkit's ``fit``, a loop over the
 same batches for the lean model) and a prediction of the test split at batch 4096 (``predict``,
-``predict_logits``, the lean forward, best of three), for ``--repeats`` rounds in a rotating order. It prints
-each one's best samples/s and the median over the rounds of each round's ratio. The lean model's ratio to
+``predict_logits``, the lean forward), for ``--repeats`` rounds in a rotating order (``models.take_turns``).
+It prints each one's best samples/s and the median over the rounds of each round's ratio. The lean model's ratio to
 deepctr-torch estimates the most an eager PyTorch implementation reaches on this machine: where it falls short
 of a target, reaching it takes a fused kernel (scores, softmax and values computed in registers), not a better
 model file.
@@ -28,12 +28,11 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models import _timed, peer_pair
+from models import _timed, peer_pair, take_turns
 
 ROWS = 256  # AutoInt rows that go through all layers at a time, as ctrkit.models.attention.CPU_ROWS
 
@@ -143,24 +142,18 @@ def main() -> None:
                 return torch.cat([lean(ids) for ids in test_ids])
 
         config = TrainConfig(epochs=1, batch_size=4096, progress=False, device="cpu", amp="off")
-        train_s = {"deepctr-torch": lambda: peer.fit(x_train, train_df["click"].to_numpy(), batch_size=4096,
-                                                     epochs=1, verbose=0),
-                   "ctrkit": lambda: fit(mine, train, val, config), "lean": lean_epoch}
-        infer_s = {"deepctr-torch": lambda: peer.predict(x_test, batch_size=4096),
-                   "ctrkit": lambda: predict_logits(mine, test, 4096, "cpu"), "lean": lean_predict}
-        seconds = {(part, key): [] for part in ("train", "infer") for key in train_s}
-        keys = list(train_s)
-        for round in range(args.repeats):
-            for key in keys[round % 3:] + keys[:round % 3]:  # each takes each place in the order
-                seconds["train", key].append(_timed(train_s[key]))
-                seconds["infer", key].append(min(_timed(infer_s[key]) for _ in range(3)))
-        for part, n, target in (("train", len(train), 1.5), ("infer", len(test), 2.0)):
-            best = {key: n / min(seconds[part, key]) for key in keys}
-            # a slow minute of a shared machine slows one round: the median of the rounds' own ratios ignores it
-            ratio = {key: np.median(np.divide(seconds[part, "deepctr-torch"], seconds[part, key])) for key in keys}
-            print(f"{name:<8} {part:<6}" + "".join(f"  {k} {v:>9,.0f}" for k, v in best.items())
-                  + f"  | ctrkit / deepctr-torch {ratio['ctrkit']:.2f}x, lean / deepctr-torch {ratio['lean']:.2f}x"
-                    f" (target {target}x)", flush=True)
+        y = train_df["click"].to_numpy()
+        cases = {"deepctr-torch": (lambda: _timed(lambda: peer.fit(x_train, y, batch_size=4096, epochs=1, verbose=0)),
+                                   lambda: peer.predict(x_test, batch_size=4096)),
+                 "ctrkit": (lambda: float(fit(mine, train, val, config)["seconds"].iloc[0]),
+                            lambda: predict_logits(mine, test, 4096, "cpu")),
+                 "lean": (lambda: _timed(lean_epoch), lean_predict)}
+        turns = take_turns(cases, len(train), len(test), args.repeats)
+        for part, target in (("train", 1.5), ("infer", 2.0)):
+            r = turns[part]
+            print(f"{name:<8} {part:<6}" + "".join(f"  {k} {v['sps']:>9,.0f}" for k, v in r.items())
+                  + f"  | ctrkit / deepctr-torch {r['ctrkit']['ratio']:.2f}x,"
+                    f" lean / deepctr-torch {r['lean']['ratio']:.2f}x (target {target}x)", flush=True)
 
 if __name__ == "__main__":
     main()
