@@ -127,21 +127,26 @@ PEER_ROWS = (("deepfm", "deepfm", {"dense_transform": "bins"}), ("autoint", "aut
              ("deepfm, raw numerics", "deepfm", {}), ("autoint, raw numerics", "autoint", {}))
 
 
-def peer_pair(name: str, rows: int, **preprocessing):
-    """deepctr-torch's and ctrkit's ``name`` ("deepfm" or "autoint") at equal sizes, and the data both read.
+def peer_pair(name: str, rows: int, batch_size: int = 4096, **preprocessing):
+    """deepctr-torch's and ctrkit's ``name`` ("deepfm" or "autoint") at equal sizes, and how to time them.
 
-    Returns ``(peer, mine, hparams, spec, (train_df, test_df), (train, val, test), x_train, x_test)``: deepctr-torch
-    reads the preprocessed frames as dicts of columns ``x_train``/``x_test``, ctrkit the tensors of the same rows.
+    Returns a namespace: ``peer`` and ``mine`` (the two models), ``hparams`` (ctrkit's, as built), the tensors
+    ``train``, ``val``, ``test``, and ``cases``: for "peer" and "ctrkit", an epoch of training at ``batch_size``
+    (deepctr-torch's ``fit`` timed whole, ctrkit's training loop's own seconds) and a prediction of the test split
+    at batch 4096. deepctr-torch reads the preprocessed frames as dicts of columns, ctrkit the tensors of the
+    same rows.
     """
+    from types import SimpleNamespace
+
     import torch
     from deepctr_torch.inputs import DenseFeat, SparseFeat
     from deepctr_torch.models import AutoInt as PeerAutoInt
     from deepctr_torch.models import DeepFM as PeerDeepFM
 
     from ctrkit.models import build
-    from ctrkit.training import load_config
+    from ctrkit.training import TrainConfig, fit, load_config, predict_logits
 
-    spec, (train_df, _, test_df), tensors, _ = load_data(rows, **preprocessing)
+    spec, (train_df, _, test_df), (train, val, test), _ = load_data(rows, **preprocessing)
     hp = load_config(ROOT / "configs" / f"{name}.yaml").hparams
     dim = hp.get("embed_dim", 16)
     columns = [DenseFeat(d, 1) for d in spec.dense_names] + [SparseFeat(s.name, s.vocab_size, dim) for s in spec.sparse]
@@ -157,8 +162,14 @@ def peer_pair(name: str, rows: int, **preprocessing):
     peer.compile("adam", "binary_crossentropy")
     torch.manual_seed(0)
     mine = build(name, spec, **hp)
-    frames = ({c: train_df[c].to_numpy() for c in names}, {c: test_df[c].to_numpy() for c in names})
-    return peer, mine, hp, spec, (train_df, test_df), tensors, *frames
+    x_train, x_test = ({c: frame[c].to_numpy() for c in names} for frame in (train_df, test_df))
+    y = train_df["click"].to_numpy()
+    config = TrainConfig(epochs=1, batch_size=batch_size, progress=False, device="cpu", amp="off")
+    cases = {"peer": (lambda: _timed(lambda: peer.fit(x_train, y, batch_size=batch_size, epochs=1, verbose=0)),
+                      lambda: peer.predict(x_test, batch_size=4096)),
+             "ctrkit": (lambda: float(fit(mine, train, val, config)["seconds"].iloc[0]),
+                        lambda: predict_logits(mine, test, 4096, "cpu"))}
+    return SimpleNamespace(peer=peer, mine=mine, hparams=hp, train=train, val=val, test=test, cases=cases)
 
 
 def take_turns(cases: dict, n_train: int, n_test: int, rounds: int) -> dict:
@@ -175,8 +186,8 @@ def take_turns(cases: dict, n_train: int, n_test: int, rounds: int) -> dict:
 
     keys = list(cases)
     seconds = {part: {key: [] for key in keys} for part in ("train", "infer")}
-    for round in range(rounds):
-        for key in keys[round % len(keys):] + keys[:round % len(keys)]:
+    for i in range(rounds):
+        for key in keys[i % len(keys):] + keys[:i % len(keys)]:
             train, infer = cases[key]
             seconds["train"][key].append(train())
             seconds["infer"][key].append(min(_timed(infer) for _ in range(3)))
@@ -199,18 +210,10 @@ def run_peers(rows: int, batch_size: int = 4096, rounds: int = 5) -> dict:
     The two take turns (:func:`take_turns`): ``rounds`` epochs and test passes each, the ratios the median
     of the rounds' own.
     """
-    from ctrkit.training import TrainConfig, fit, predict_logits
-
     out = {}
     for key, name, preprocessing in PEER_ROWS:
-        peer, mine, _, _, (train_df, _), (train, val, test), x_train, x_test = peer_pair(name, rows, **preprocessing)
-        config = TrainConfig(epochs=1, batch_size=batch_size, progress=False, device="cpu", amp="off")
-        y = train_df["click"].to_numpy()
-        cases = {"peer": (lambda: _timed(lambda: peer.fit(x_train, y, batch_size=batch_size, epochs=1, verbose=0)),
-                          lambda: peer.predict(x_test, batch_size=4096)),
-                 "ctrkit": (lambda: float(fit(mine, train, val, config)["seconds"].iloc[0]),  # its training loop's
-                            lambda: predict_logits(mine, test, 4096, "cpu"))}
-        turns = take_turns(cases, len(train), len(test), rounds)
+        pair = peer_pair(name, rows, batch_size, **preprocessing)
+        turns = take_turns(pair.cases, len(pair.train), len(pair.test), rounds)
         # the keys main() prints and ctrkit.results.peers() reads
         out[key] = {f"{who}_{part}_sps": turns[part][who]["sps"] for who in ("peer", "ctrkit") for part in turns}
         out[key] |= {f"{part}_ratio": turns[part]["ctrkit"]["ratio"] for part in turns} | {"rounds": rounds}

@@ -18,8 +18,8 @@ The three implementations of a model take turns on the binned 200k twin (39 cate
 ``--peers``: an epoch of training at batch 4096 (deepctr-torch's ``fit``, ctrkit's ``fit``, a loop over the
 same batches for the lean model) and a prediction of the test split at batch 4096 (``predict``,
 ``predict_logits``, the lean forward), for ``--repeats`` rounds in a rotating order (``models.take_turns``).
-It prints each one's best samples/s and the median over the rounds of each round's ratio. The lean model's ratio to
-deepctr-torch estimates the most an eager PyTorch implementation reaches on this machine: where it falls short
+It prints each one's best samples/s and the median over the rounds of each round's ratio. The lean model's
+ratio to deepctr-torch estimates the most an eager PyTorch implementation reaches on this machine: where it falls short
 of a target, reaching it takes a fused kernel (scores, softmax and values computed in registers), not a better
 model file.
 """
@@ -35,6 +35,7 @@ from torch import nn
 from models import _timed, peer_pair, take_turns
 
 ROWS = 256  # AutoInt rows that go through all layers at a time, as ctrkit.models.attention.CPU_ROWS
+LABELS = {"peer": "deepctr-torch", "ctrkit": "ctrkit", "lean": "lean"}
 
 
 class LeanDeepFM(nn.Module):
@@ -75,7 +76,8 @@ class LeanAutoInt(LeanDeepFM):
         self.heads, self.d = heads, d  # before the base class sizes the logistic layer
         super().__init__(n_ids, n_fields, dim, hidden)
         widths = [dim] + [heads * d] * n_layers
-        # one weight per layer: queries (scale folded in), keys, values and the residual projection side by side
+        # one weight per layer: queries, keys, values and the residual projection side by side (no scaling,
+        # as deepctr-torch's default)
         self.proj = nn.ParameterList(nn.Parameter(torch.randn(a, 4 * heads * d) / a**0.5) for a in widths[:-1])
 
     def extra(self, n_fields: int) -> int:
@@ -111,19 +113,15 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["deepfm", "autoint"], choices=["deepfm", "autoint"])
     args = parser.parse_args()
 
-    from ctrkit.training import TrainConfig, fit, predict_logits
-
-    torch.manual_seed(0)
     print(f"binned synthetic_criteo({args.rows:,}), batch 4096, {torch.get_num_threads()} threads, "
           f"{args.repeats} rounds taking turns; best samples/s, median of the rounds' ratios")
     for name in args.models:
-        peer, mine, hp, _, (train_df, test_df), (train, val, test), x_train, x_test = peer_pair(
-            name, args.rows, dense_transform="bins")
-        lean = lean_model(name, mine, hp)
-        sizes = [sum(p.numel() for p in m.parameters()) for m in (peer, lean)]
+        pair = peer_pair(name, args.rows, dense_transform="bins")
+        lean = lean_model(name, pair.mine, pair.hparams)
+        sizes = [sum(p.numel() for p in m.parameters()) for m in (pair.peer, lean)]
         if sizes[0] != sizes[1]:
             raise SystemExit(f"{name}: the lean model has {sizes[1]:,} parameters, deepctr-torch's {sizes[0]:,}")
-        offsets = mine.embedding.sparse.offsets
+        train, test, offsets = pair.train, pair.test, pair.mine.embedding.sparse.offsets
         batches = [(train.x_sparse[i:i + 4096] + offsets, train.y[i:i + 4096]) for i in range(0, len(train), 4096)]
         test_ids = [test.x_sparse[i:i + 4096] + offsets for i in range(0, len(test), 4096)]
         optimizer = torch.optim.Adam(lean.parameters(), lr=1e-3)
@@ -141,19 +139,14 @@ def main() -> None:
             with torch.no_grad():
                 return torch.cat([lean(ids) for ids in test_ids])
 
-        config = TrainConfig(epochs=1, batch_size=4096, progress=False, device="cpu", amp="off")
-        y = train_df["click"].to_numpy()
-        cases = {"deepctr-torch": (lambda: _timed(lambda: peer.fit(x_train, y, batch_size=4096, epochs=1, verbose=0)),
-                                   lambda: peer.predict(x_test, batch_size=4096)),
-                 "ctrkit": (lambda: float(fit(mine, train, val, config)["seconds"].iloc[0]),
-                            lambda: predict_logits(mine, test, 4096, "cpu")),
-                 "lean": (lambda: _timed(lean_epoch), lean_predict)}
-        turns = take_turns(cases, len(train), len(test), args.repeats)
+        turns = take_turns(pair.cases | {"lean": (lambda: _timed(lean_epoch), lean_predict)}, len(train), len(test),
+                           args.repeats)
         for part, target in (("train", 1.5), ("infer", 2.0)):
             r = turns[part]
-            print(f"{name:<8} {part:<6}" + "".join(f"  {k} {v['sps']:>9,.0f}" for k, v in r.items())
+            print(f"{name:<8} {part:<6}" + "".join(f"  {LABELS[k]} {v['sps']:>9,.0f}" for k, v in r.items())
                   + f"  | ctrkit / deepctr-torch {r['ctrkit']['ratio']:.2f}x,"
                     f" lean / deepctr-torch {r['lean']['ratio']:.2f}x (target {target}x)", flush=True)
+
 
 if __name__ == "__main__":
     main()
